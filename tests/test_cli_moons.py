@@ -1,0 +1,125 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from nnlab.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_moons_writes_pictures_metrics_and_table(tmp_path):
+    result = run("moons", "--iters", "8", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "error E" in result.output and "accuracy" in result.output
+    folder = tmp_path / "moons"
+    expected = {f"iteration_{i:03d}.png" for i in (0, 1, 2, 4, 8)} | {"snapshots.png", "metrics.json"}
+    assert {p.name for p in folder.iterdir()} == expected
+    for png in folder.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["command"] == "moons"
+    assert metrics["config"]["iters"] == 8 and metrics["config"]["hidden"] == 50
+    assert [row["iteration"] for row in metrics["history"]] == list(range(9))
+    assert set(metrics["history"][0]) == {"iteration", "error", "accuracy"}
+    assert len(metrics["files"]) == 7 and all(os.path.exists(f) for f in metrics["files"])
+    assert metrics["seconds"] > 0
+
+
+def test_snapshot_png_size_and_overview_is_wider(tmp_path):
+    from PIL import Image
+
+    assert run("moons", "--iters", "2", "--snapshots", "0,2", "--out", str(tmp_path)).exit_code == 0
+    tile = Image.open(tmp_path / "moons" / "iteration_002.png")
+    overview = Image.open(tmp_path / "moons" / "snapshots.png")
+    assert tile.size[0] * 2 == overview.size[0] and tile.size[1] == overview.size[1]
+
+
+def test_animation_gif_has_a_frame_per_iteration(tmp_path):
+    from PIL import Image
+
+    assert run("moons", "--iters", "5", "--animate", "--out", str(tmp_path)).exit_code == 0
+    gif = Image.open(tmp_path / "moons" / "training.gif")
+    assert gif.format == "GIF" and gif.n_frames == 6
+
+
+def test_config_file_and_flags(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text("[moons]\niters = 3\nhidden = 7\n")
+    assert run("moons", "--config", str(preset), "--hidden", "9", "--out", str(tmp_path)).exit_code == 0
+    config = json.loads((tmp_path / "moons" / "metrics.json").read_text())["config"]
+    assert config["iters"] == 3 and config["hidden"] == 9
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--iters", "-1"], "--iters -1: must be an integer >= 0"),
+        (["--hidden", "0"], "--hidden 0: must be an integer >= 1"),
+        (["--samples", "1"], "--samples 1: must be an integer >= 2"),
+        (["--lr", "0"], "--lr 0.0: must be a finite number > 0"),
+        (["--lr", "nan"], "--lr nan: must be a finite number > 0"),
+        (["--lr", "inf"], "--lr inf: must be a finite number > 0"),
+        (["--snapshots", "0,33"], "--snapshots 33: must be iterations between 0 and --iters (32)"),
+        (["--snapshots", "a,b"], "--snapshots 'a,b': must be comma-separated integers"),
+        (["--iters", "ten"], "Invalid value for '--iters'"),
+        (["--bogus"], "No such option: --bogus"),
+    ],
+)
+def test_bad_options_give_one_line_exit_2_and_write_nothing(tmp_path, args, fragment):
+    result = run("moons", *args, "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert fragment in result.output
+    assert result.output.strip().count("\n") == 0, result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_unwritable_out_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run("moons", "--out", str(blocker))
+    assert result.exit_code == 1
+    assert "--out" in result.output and "choose another --out" in result.output
+    assert blocker.read_text() == "not a folder"
+
+
+def test_diverging_run_keeps_the_previous_results(tmp_path):
+    assert run("moons", "--iters", "2", "--out", str(tmp_path)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "moons").iterdir()}
+    result = run("moons", "--iters", "2", "--lr", "1e308", "--out", str(tmp_path))
+    assert result.exit_code == 1 and "smaller --lr" in result.output
+    after = {p.name: p.read_bytes() for p in (tmp_path / "moons").iterdir()}
+    assert after == before
+
+
+def test_installed_command_runs_without_importing_torch(tmp_path, nnlab_command):
+    probe = (
+        "import sys, runpy; sys.argv = ['nnlab', 'moons', '--iters', '2', '--out', sys.argv[1]];"
+        "\ntry:\n    runpy.run_module('nnlab', run_name='__main__')"
+        "\nexcept SystemExit as e:\n    code = e.code"
+        "\nassert code in (0, None), code"
+        "\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'sklearn')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    help_out = subprocess.run([*nnlab_command, "--help"], capture_output=True, text=True)
+    assert help_out.returncode == 0 and "moons" in help_out.stdout
+    real = subprocess.run(
+        [*nnlab_command, "moons", "--iters", "1", "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert real.returncode == 0 and (tmp_path / "moons" / "metrics.json").exists()
+
+
+def test_python_dash_m_and_version():
+    out = subprocess.run([sys.executable, "-m", "nnlab", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("nnlab ")
