@@ -108,9 +108,7 @@ def test_installed_command_runs_without_importing_torch(tmp_path, nnlab_command)
         "\nassert code in (0, None), code"
         "\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'sklearn')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
     help_out = subprocess.run([*nnlab_command, "--help"], capture_output=True, text=True)
     assert help_out.returncode == 0 and "moons" in help_out.stdout

@@ -31,17 +31,12 @@ def test_parameter_shapes_and_init_scales():
 def test_forward_matches_the_equations():
     net, X, _ = _random_problem(7, 5, 0)
     expected = np.array(
-        [
-            sum(max(0.0, x1 * net.W[0, j] + x2 * net.W[1, j] + net.B[j]) * net.V[j] for j in range(5))
-            for x1, x2 in X
-        ]
+        [sum(max(0.0, x1 * net.W[0, j] + x2 * net.W[1, j] + net.B[j]) * net.V[j] for j in range(5)) for x1, x2 in X]
     )
     np.testing.assert_allclose(net.forward(X), expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("n", "hidden", "seed"), [(1, 1, 0), (5, 3, 1), (100, 50, 2), (257, 17, 3), (3000, 200, 4)]
-)
+@pytest.mark.parametrize(("n", "hidden", "seed"), [(1, 1, 0), (5, 3, 1), (100, 50, 2), (257, 17, 3), (3000, 200, 4)])
 def test_backprop_matches_torch_autograd(n, hidden, seed):
     net, X, T = _random_problem(n, hidden, seed)
     torch_loss, torch_grads = _torch_loss_and_grads(net, X, T)

@@ -22,16 +22,14 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from nnlab import __version__
-from nnlab.config import ConfigError, MoonsConfig, as_dict, default_of, resolve
+from nnlab.config import ConfigError, MnistConfig, MoonsConfig, as_dict, default_of, resolve
 from nnlab.errors import NnlabError
 from nnlab.report import console, print_error
 
 
 def _crash(exc: BaseException) -> NoReturn:
     """An unforeseen failure: a short message, the full traceback saved to a file."""
-    with tempfile.NamedTemporaryFile(
-        "w", prefix="nnlab-crash-", suffix=".txt", delete=False, encoding="utf-8"
-    ) as log:
+    with tempfile.NamedTemporaryFile("w", prefix="nnlab-crash-", suffix=".txt", delete=False, encoding="utf-8") as log:
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=log)
     print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {log.name}; please report it)")
     sys.exit(1)
@@ -126,25 +124,18 @@ def _moons_help(name: str, text: str) -> str:
 
 @app.command()
 def moons(
-    iters: Annotated[
-        int | None, typer.Option(help=_moons_help("iters", "Gradient-descent iterations."))
-    ] = None,
+    iters: Annotated[int | None, typer.Option(help=_moons_help("iters", "Gradient-descent iterations."))] = None,
     lr: Annotated[float | None, typer.Option(help=_moons_help("lr", "Learning rate."))] = None,
     hidden: Annotated[int | None, typer.Option(help=_moons_help("hidden", "Hidden ReLU units."))] = None,
-    samples: Annotated[
-        int | None, typer.Option(help=_moons_help("samples", "Points in the data set."))
-    ] = None,
+    samples: Annotated[int | None, typer.Option(help=_moons_help("samples", "Points in the data set."))] = None,
     noise: Annotated[
         float | None, typer.Option(help=_moons_help("noise", "Standard deviation of noise on the moons."))
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help=_moons_help("seed", "Seed of the data and the weights."))
-    ] = None,
+    seed: Annotated[int | None, typer.Option(help=_moons_help("seed", "Seed of the data and the weights."))] = None,
     snapshots: Annotated[
         str | None,
         typer.Option(
-            help="Iterations to draw, comma-separated. "
-            "[default: 0, the powers of two below --iters, and --iters]"
+            help="Iterations to draw, comma-separated. [default: 0, the powers of two below --iters, and --iters]"
         ),
     ] = None,
     animate: Annotated[
@@ -163,7 +154,26 @@ def moons(
 
     Example: nnlab moons --iters 32 --snapshots 0,4,32 --animate
     """
-    from nnlab.files import prepare_output_dir
+    try:
+        _run_moons(iters, lr, hidden, samples, noise, seed, snapshots, animate, out, config)
+    except KeyboardInterrupt:
+        print_error("interrupted; nothing was written, earlier results are unchanged")
+        raise typer.Exit(130) from None
+
+
+def _run_moons(
+    iters: int | None,
+    lr: float | None,
+    hidden: int | None,
+    samples: int | None,
+    noise: float | None,
+    seed: int | None,
+    snapshots: str | None,
+    animate: bool | None,
+    out: Path | None,
+    config: Path | None,
+) -> None:
+    from nnlab.files import prepare_output_dir, write_json_atomic
     from nnlab.moons import run_moons
     from nnlab.report import moons_metrics, moons_table, print_files
 
@@ -200,9 +210,192 @@ def moons(
     metrics_path = folder / "metrics.json"
     result.files = [str(path) for path in [*files, metrics_path]]
     result.seconds = time.perf_counter() - started
-    from nnlab.files import write_json_atomic
-
     write_json_atomic(metrics_path, moons_metrics(result, as_dict(settings)))
     final = result.history[-1]
     console.print(f"final error {final['error']:.4f}, accuracy {final['accuracy']:.3f}")
     print_files(result.files)
+
+
+def _mnist_help(name: str, text: str) -> str:
+    return _default_help(MnistConfig, name, text)
+
+
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(help="mnist, fashion-mnist, kmnist or mnist-5k (the 5000 digits bundled offline). [default: mnist]"),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="A folder with the four IDX files (raw or .gz), or where downloads go. "
+        "[default: $NNLAB_DATA_DIR, else ~/.cache/nnlab]"
+    ),
+]
+FallbackOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--fallback/--no-fallback",
+        help="Use the bundled mnist-5k subset when MNIST can be neither found nor downloaded. [default: fallback]",
+    ),
+]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps. [default: auto]")
+]
+QuietOption = Annotated[bool | None, typer.Option("--quiet", help="No progress bars.")]
+
+
+def _load_data(settings: Any) -> Any:
+    """Load the dataset the settings name, and say what was loaded."""
+    from nnlab.data import load_dataset
+    from nnlab.report import print_warning
+
+    dataset = load_dataset(settings.dataset, settings.data_dir, fallback=settings.fallback)
+    for warning in dataset.warnings:
+        print_warning(warning)
+    console.print(f"data: {dataset.summary()}", markup=False)
+    return dataset
+
+
+def _show_progress(quiet: bool) -> bool:
+    return not quiet and console.is_terminal
+
+
+@app.command()
+def mnist(
+    epochs: Annotated[int | None, typer.Option(help=_mnist_help("epochs", "Training epochs per model."))] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(help=_mnist_help("models", "Models to train, comma-separated (linear, full, conv).")),
+    ] = None,
+    dataset: DatasetOption = None,
+    data_dir: DataDirOption = None,
+    fallback: FallbackOption = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Minibatch size. [default: 32..512 by data size; 32 for 4000 images, 512 for 60000]"),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Peak learning rate for every model. [default: tuned per model: linear 0.015, full 0.005, conv 0.016]"
+        ),
+    ] = None,
+    optimizer: Annotated[str | None, typer.Option(help=_mnist_help("optimizer", "adam, adamw or sgd."))] = None,
+    momentum: Annotated[float | None, typer.Option(help=_mnist_help("momentum", "SGD momentum."))] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=_mnist_help("weight_decay", "Weight decay."))] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help=_mnist_help("schedule", "Learning-rate schedule: onecycle or constant.")),
+    ] = None,
+    shuffle: Annotated[
+        bool | None,
+        typer.Option("--shuffle/--no-shuffle", help="Reshuffle the training data every epoch. [default: shuffle]"),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help=_mnist_help("precision", "auto (bf16 for conv on AMX CPUs and GPUs), fp32 or bf16.")),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help=_mnist_help("seed", "Seed of weights and shuffling."))] = None,
+    device: DeviceOption = None,
+    train_size: Annotated[int | None, typer.Option(help="Train on the first N training images. [default: all]")] = None,
+    eval_size: Annotated[
+        int | None,
+        typer.Option(
+            help=_mnist_help("eval_size", "Accuracy on the first N training and test images (the lab's protocol).")
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help=_mnist_help("out", "Output folder."))] = None,
+    config: ConfigOption = None,
+    quiet: QuietOption = None,
+) -> None:
+    """Train the lab's linear, fully connected and convolutional networks and compare them.
+
+    Prints an accuracy table; writes checkpoints, learning curves, confusion matrices and metrics.json into
+    OUT/mnist/.
+
+    Example: nnlab mnist --epochs 5 --dataset fashion-mnist --data-dir /usr/share/datasets/fashion-mnist
+    """
+    settings = resolve(
+        MnistConfig,
+        config,
+        {
+            "epochs": epochs,
+            "models": _parse_name_list(models),
+            "dataset": dataset,
+            "data_dir": None if data_dir is None else str(data_dir),
+            "fallback": fallback,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": optimizer,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+            "schedule": schedule,
+            "shuffle": shuffle,
+            "precision": precision,
+            "seed": seed,
+            "device": device,
+            "train_size": train_size,
+            "eval_size": eval_size,
+            "out": None if out is None else str(out),
+            "quiet": quiet,
+        },
+    )
+    from nnlab.files import prepare_output_dir
+
+    folder = prepare_output_dir(Path(settings.out) / "mnist")
+    _check_device(settings.device)
+    data = _load_data(settings)
+    kept: list[str] = []
+    try:
+        _run_mnist(settings, data, folder, kept)
+    except KeyboardInterrupt:
+        saved = f"kept the checkpoints of finished models: {', '.join(kept)}" if kept else "no model had finished"
+        print_error(f"interrupted; {saved}; earlier results are otherwise unchanged")
+        raise typer.Exit(130) from None
+
+
+def _check_device(device: str) -> None:
+    from nnlab.classifier import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) -> None:
+    from nnlab import plots
+    from nnlab.files import write_json_atomic
+    from nnlab.mnist import ModelResult, run_mnist
+    from nnlab.report import TrainingProgress, mnist_metrics, mnist_table, print_files
+
+    files: list[Path] = []
+
+    def save_checkpoint(model: ModelResult) -> None:
+        path = model.classifier.save(folder / f"{model.name}.pt")
+        model.checkpoint = str(path)
+        kept.append(str(path))
+        files.append(path)
+        if not _show_progress(settings.quiet):
+            return
+        console.print(f"{model.name}: test accuracy {model.test_accuracy_all:.4f} in {model.fit_seconds:.1f} s")
+
+    with TrainingProgress(_show_progress(settings.quiet)) as bar:
+        result = run_mnist(settings, data, progress=bar.update, on_model_done=save_checkpoint)
+    console.print(mnist_table(result))
+    for model in result.models.values():
+        console.print(model.lab_line(), markup=False)
+    histories = {name: model.classifier.history_ for name, model in result.models.items()}
+    files.append(plots.learning_curves(histories, folder / "learning_curves.png", title=data.summary()[:120]))
+    files += plots.confusion_matrices(
+        [model.confusion for model in result.models.values()],
+        data.classes,
+        [
+            f"{name} on {data.name}: test accuracy {model.test_accuracy_all:.4f}"
+            for name, model in result.models.items()
+        ],
+        [folder / f"confusion_{name}.png" for name in result.models],
+    )
+    metrics_path = folder / "metrics.json"
+    write_json_atomic(metrics_path, mnist_metrics(result, as_dict(settings)))
+    print_files([str(path) for path in [*files, metrics_path]])

@@ -28,6 +28,7 @@ DATASET_NAMES = ("mnist", "fashion-mnist", "kmnist", "mnist-5k")
 OPTIMIZER_NAMES = ("adam", "adamw", "sgd")
 SCHEDULE_NAMES = ("onecycle", "constant")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+PRECISION_NAMES = ("auto", "fp32", "bf16")
 
 
 def _require(ok: bool, option: str, allowed: str, value: Any) -> None:
@@ -105,14 +106,17 @@ class MnistConfig(DataOptions):
 
     epochs: int = 5
     models: tuple[str, ...] = MODEL_NAMES
-    batch_size: int = 64
+    # None: a power of two between 32 and 512 giving about 100 steps per epoch (512 for 60000 images).
+    batch_size: int | None = None
     optimizer: str = "adam"
-    # Peak learning rate of the one-cycle schedule (or the constant one).
-    lr: float = 0.003
+    # None: the tuned peak learning rate of each model (classifier.DEFAULT_LR); one value applies to all models.
+    lr: float | None = None
     momentum: float = 0.9
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     shuffle: bool = True
+    # auto: bfloat16 autocast for the conv net where the hardware has bf16 units (AMX CPU, recent GPU).
+    precision: str = "auto"
     seed: int = 0
     device: str = "auto"
     train_size: int | None = None
@@ -120,15 +124,33 @@ class MnistConfig(DataOptions):
     out: str = "outputs"
     quiet: bool = False
 
+    def classifier_params(self) -> dict[str, Any]:
+        """The NNClassifier arguments these settings imply (all but the model name)."""
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "weight_decay": self.weight_decay,
+            "schedule": self.schedule,
+            "shuffle": self.shuffle,
+            "precision": self.precision,
+            "device": self.device,
+            "seed": self.seed,
+        }
+
     def validate(self) -> None:
         super().validate()
         _require(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
         _require(len(self.models) >= 1, "models", "a comma-separated list of " + ", ".join(MODEL_NAMES), "")
         for name in self.models:
             _require_choice("models", name, MODEL_NAMES)
-        _require(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        _require(self.batch_size is None or self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
         _require_choice("optimizer", self.optimizer, OPTIMIZER_NAMES)
-        _require_positive_finite("lr", self.lr)
+        if self.lr is not None:
+            _require_positive_finite("lr", self.lr)
+        _require_choice("precision", self.precision, PRECISION_NAMES)
         _require(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
         _require(
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,
@@ -138,9 +160,7 @@ class MnistConfig(DataOptions):
         )
         _require_choice("schedule", self.schedule, SCHEDULE_NAMES)
         _require_choice("device", self.device, DEVICE_NAMES)
-        _require(
-            self.train_size is None or self.train_size >= 1, "train_size", "an integer >= 1", self.train_size
-        )
+        _require(self.train_size is None or self.train_size >= 1, "train_size", "an integer >= 1", self.train_size)
         _require(self.eval_size >= 1, "eval_size", "an integer >= 1", self.eval_size)
 
 
@@ -201,9 +221,7 @@ def _coerce(where: str, key: str, value: Any, hint: Any) -> Any:
     if origin is tuple:
         (item_hint, _ellipsis) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise ConfigError(
-                f"{where}: key '{key}' must be a list of {_type_name(item_hint)}, not {value!r}"
-            )
+            raise ConfigError(f"{where}: key '{key}' must be a list of {_type_name(item_hint)}, not {value!r}")
         return tuple(_coerce(where, key, item, item_hint) for item in value)
     wrong = ConfigError(f"{where}: key '{key}' must be {_type_name(hint)}, not {value!r}")
     if hint is bool:
@@ -242,9 +260,7 @@ def load_config_file(path: Path, command: str) -> dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"--config {path}: no such file; pass an existing TOML file (see configs/)"
-        ) from None
+        raise ConfigError(f"--config {path}: no such file; pass an existing TOML file (see configs/)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--config {path}: cannot read it ({exc}); pass a UTF-8 TOML file") from None
     try:
@@ -253,9 +269,7 @@ def load_config_file(path: Path, command: str) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
     for section, table in document.items():
         if section not in COMMAND_CONFIGS:
-            raise ConfigError(
-                _unknown_key_message(f"--config {path}", "section", section, list(COMMAND_CONFIGS))
-            )
+            raise ConfigError(_unknown_key_message(f"--config {path}", "section", section, list(COMMAND_CONFIGS)))
         if not isinstance(table, dict):
             raise ConfigError(f"--config {path}: '{section}' must be a table ([{section}]), not a value")
     checked = {section: _check_table(path, section, table) for section, table in document.items()}
@@ -291,8 +305,7 @@ def resolve(config_cls: type[ConfigT], config_file: Path | None, flags: dict[str
 def as_dict(config: Any) -> dict[str, Any]:
     """The resolved config as JSON-ready data (tuples become lists)."""
     return {
-        key: list(value) if isinstance(value, tuple) else value
-        for key, value in dataclasses.asdict(config).items()
+        key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(config).items()
     }
 
 

@@ -47,9 +47,7 @@ def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.nd
     generator = np.random.RandomState(seed)
     outer = np.linspace(0, np.pi, n_out)
     inner = np.linspace(0, np.pi, n_in)
-    X = np.vstack(
-        [np.append(np.cos(outer), 1 - np.cos(inner)), np.append(np.sin(outer), 1 - np.sin(inner) - 0.5)]
-    ).T
+    X = np.vstack([np.append(np.cos(outer), 1 - np.cos(inner)), np.append(np.sin(outer), 1 - np.sin(inner) - 0.5)]).T
     y = np.hstack([np.zeros(n_out, dtype=np.intp), np.ones(n_in, dtype=np.intp)])
     order = np.arange(samples)
     generator.shuffle(order)  # sklearn.utils.shuffle with the same generator

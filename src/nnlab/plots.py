@@ -77,6 +77,23 @@ def _save_image(pixels: np.ndarray, path: Path) -> Path:
     return Path(path)
 
 
+def _render_tiles(figure: Figure, count: int) -> list[np.ndarray]:
+    """Draw a figure made of ``count`` equal-width tiles once and return each tile's RGB pixels."""
+    try:
+        figure.canvas.draw()
+        pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3]  # (rows, count * tile, 3)
+    finally:
+        plt.close(figure)
+    width = pixels.shape[1] // count
+    return [np.ascontiguousarray(pixels[:, i * width : (i + 1) * width]) for i in range(count)]
+
+
+def _tile_axes(figure: Figure, column: int, columns: int, box: tuple[float, float, float, float]) -> Axes:
+    """Axes at ``box`` (left, bottom, width, height as fractions of one tile) inside tile ``column``."""
+    left, bottom, width, height = box
+    return figure.add_axes(((column + left) / columns, bottom, width / columns, height))
+
+
 def moons_pictures(
     result: MoonsResult, iterations: Sequence[int], tile_paths: Sequence[Path], overview_path: Path
 ) -> list[Path]:
@@ -86,23 +103,13 @@ def moons_pictures(
     is rendered once; each snapshot's PNG is cut from it, which keeps ``nnlab moons`` fast.
     """
     tile_w, tile_h = _TILE_INCHES
-    left, bottom, width, height = _TILE_AXES
     columns = len(iterations)
     figure = plt.figure(figsize=(tile_w * columns, tile_h), dpi=_TILE_DPI)
-    try:
-        for column, iteration in enumerate(iterations):
-            ax = figure.add_axes(((column + left) / columns, bottom, width / columns, height))
-            _draw_boundary(ax, result, iteration)
-        figure.canvas.draw()
-        pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3]  # (rows, columns * tile, 3)
-    finally:
-        plt.close(figure)
-    tile_pixels = pixels.shape[1] // columns
-    written = [
-        _save_image(np.ascontiguousarray(pixels[:, column * tile_pixels : (column + 1) * tile_pixels]), path)
-        for column, path in enumerate(tile_paths)
-    ]
-    written.append(_save_image(np.ascontiguousarray(pixels), overview_path))
+    for column, iteration in enumerate(iterations):
+        _draw_boundary(_tile_axes(figure, column, columns, _TILE_AXES), result, iteration)
+    tiles = _render_tiles(figure, columns)
+    written = [_save_image(tile, path) for tile, path in zip(tiles, tile_paths)]
+    written.append(_save_image(np.hstack(tiles), overview_path))
     return written
 
 
@@ -126,3 +133,81 @@ def moons_animation(result: MoonsResult, path: Path, frame_ms: int = 150) -> Pat
     with atomic_path(path) as tmp:
         frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return Path(path)
+
+
+# ------------------------------------------------------------------------------------------------------ mnist
+
+MODEL_COLOURS = {"linear": "#7f7f7f", "full": "#1f77b4", "conv": "#d62728"}
+
+
+def learning_curves(histories: dict[str, list[dict[str, float]]], path: Path, title: str = "") -> Path:
+    """Training loss and accuracy per epoch for every model: training (running) and held-out."""
+    figure, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, history in histories.items():
+        epochs = [row["epoch"] for row in history]
+        colour = MODEL_COLOURS.get(name)
+        loss_ax.plot(epochs, [row["loss"] for row in history], "o-", color=colour, label=name)
+        acc_ax.plot(
+            epochs,
+            [row["train_accuracy"] for row in history],
+            "o--",
+            color=colour,
+            alpha=0.6,
+            label=f"{name} train",
+        )
+        if history and "validation_accuracy" in history[0]:
+            acc_ax.plot(
+                epochs,
+                [row["validation_accuracy"] for row in history],
+                "o-",
+                color=colour,
+                label=f"{name} held-out",
+            )
+    loss_ax.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log", title="loss")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.22)
+    return save_figure(figure, path)
+
+
+_CONFUSION_INCHES = (5.6, 5.0)
+_CONFUSION_AXES = (0.2, 0.19, 0.6, 0.7)
+_COLORBAR_AXES = (0.83, 0.19, 0.03, 0.7)
+
+
+def confusion_matrices(
+    matrices: Sequence[np.ndarray], classes: Sequence[str], titles: Sequence[str], paths: Sequence[Path]
+) -> list[Path]:
+    """One confusion matrix per PNG, with counts: rows are true classes, columns predictions, shaded by the
+    fraction of the true class. All are rendered in one draw and cut apart."""
+    columns = len(matrices)
+    size = len(classes)
+    figure = plt.figure(figsize=(_CONFUSION_INCHES[0] * columns, _CONFUSION_INCHES[1]), dpi=DPI)
+    for column, (matrix, title) in enumerate(zip(matrices, titles)):
+        ax = _tile_axes(figure, column, columns, _CONFUSION_AXES)
+        normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+        for (row, col), count in np.ndenumerate(matrix):
+            if count:
+                ax.text(
+                    col,
+                    row,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if normalised[row, col] > 0.5 else "black",
+                )
+        ax.set_xticks(range(size), classes, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(size), classes, fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(title, fontsize=10)
+        colorbar_ax = _tile_axes(figure, column, columns, _COLORBAR_AXES)
+        figure.colorbar(image, cax=colorbar_ax, label="fraction of the true class")
+    return [_save_image(tile, path) for tile, path in zip(_render_tiles(figure, columns), paths)]

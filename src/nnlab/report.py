@@ -10,6 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from nnlab.classifier import Progress as TrainingEvent
+    from nnlab.data import Dataset
+    from nnlab.mnist import MnistResult
     from nnlab.moons import MoonsResult
 
 console = Console(highlight=False)
@@ -65,3 +68,116 @@ def relative(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def mnist_table(result: MnistResult) -> Table:
+    """Model, the lab's train/test accuracy, whole-test-set accuracy, parameters, fit seconds."""
+    eval_size = min(result.config.eval_size, len(result.dataset.test_labels))
+    table = Table(title=f"{result.dataset.name}: {result.config.epochs} epochs")
+    table.add_column("model")
+    table.add_column(f"train acc (first {eval_size})", justify="right")
+    table.add_column(f"test acc (first {eval_size})", justify="right")
+    table.add_column(f"test acc (all {len(result.dataset.test_labels)})", justify="right")
+    table.add_column("parameters", justify="right")
+    table.add_column("fit s", justify="right")
+    for model in result.models.values():
+        table.add_row(
+            model.name,
+            f"{model.train_accuracy:.3f}",
+            f"{model.test_accuracy:.3f}",
+            f"{model.test_accuracy_all:.4f}",
+            f"{model.parameters:,}",
+            f"{model.fit_seconds:.1f}",
+        )
+    return table
+
+
+def mnist_metrics(result: MnistResult, config: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``mnist/metrics.json``."""
+    return {
+        "command": "mnist",
+        "dataset": dataset_record(result.dataset, result.config.train_size),
+        "config": config,
+        "models": {
+            name: {
+                "train_accuracy": model.train_accuracy,
+                "test_accuracy": model.test_accuracy,
+                "test_accuracy_all": model.test_accuracy_all,
+                "fit_seconds": round(model.fit_seconds, 3),
+                "parameters": model.parameters,
+                "checkpoint": model.checkpoint,
+                "batch_size": model.classifier.batch_size_,
+                "lr": model.classifier.lr_,
+                "bf16": model.classifier.bf16_,
+                "history": model.classifier.history_,
+            }
+            for name, model in result.models.items()
+        },
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def dataset_record(dataset: Dataset, train_size: int | None = None) -> dict[str, Any]:
+    """Name, source and the sizes actually used."""
+    used = len(dataset.train_labels) if train_size is None else min(train_size, len(dataset.train_labels))
+    return {
+        "name": dataset.name,
+        "source": dataset.source,
+        "train_size": used,
+        "test_size": len(dataset.test_labels),
+    }
+
+
+class TrainingProgress:
+    """A rich progress bar per model (epoch, loss, images/s, time left); silent when ``enabled`` is False."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> TrainingProgress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description:>8}"),
+                BarColumn(),
+                TextColumn("epoch {task.fields[epoch]}"),
+                TextColumn("loss {task.fields[loss]:.4f}"),
+                TextColumn("{task.fields[speed]:>7.0f} img/s"),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc_info)
+
+    def update(self, model: str, event: TrainingEvent) -> None:
+        if self._bar is None:
+            return
+        total = event.epochs * event.total
+        if model not in self._tasks:
+            self._tasks[model] = self._bar.add_task(model, total=total, epoch="1", loss=float("nan"), speed=0.0)
+        task = self._tasks[model]
+        done = (event.epoch - 1) * event.total + event.seen
+        elapsed = self._bar.tasks[task].elapsed or 0.0
+        self._bar.update(
+            task,
+            completed=done,
+            epoch=f"{event.epoch}/{event.epochs}",
+            loss=event.loss,
+            speed=done / elapsed if elapsed > 0 else 0.0,
+        )

@@ -98,9 +98,7 @@ class TwoLayerNet:
             DV += dV
         return float(margin[wrong].sum() / n), (DW, DB, DV)
 
-    def _gradients(
-        self, X: np.ndarray, G: np.ndarray, A: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _gradients(self, X: np.ndarray, G: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Backward pass for rows X with output gradients G and hidden activations A = relu(Z)."""
         DV = G @ A  # (H,) dE/dV = A^T G
         # dE/dZ_kj = G_k V_j [Z_kj > 0]; V_j factors out of the sums over k, so it is applied once at the end.

