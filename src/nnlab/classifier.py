@@ -340,12 +340,14 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each image."""
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
+        logits = self.decision_function(X)
+        return self.classes_[logits.argmax(axis=1)]
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def save(self, path: str | Path) -> Path:
-        """Write the weights, the settings, the classes and the history to ``path`` atomically."""
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write the weights, the settings, the classes, the history and ``metadata`` (plain data, such as the
+        dataset it was trained on) to ``path`` atomically."""
         self._check_fitted()
         from nnlab.files import write_atomic
 
@@ -356,6 +358,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             "params": self.get_params(),
             "classes": self.classes_.tolist(),
             "history": self.history_,
+            "metadata": dict(metadata or {}),
             "state_dict": state,
         }
         return write_atomic(Path(path), lambda handle: torch.save(checkpoint, handle))
@@ -402,5 +405,6 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             module.to(target) if memory_format is None else module.to(target, memory_format=memory_format)
         )
         estimator.history_ = list(checkpoint.get("history", []))
+        estimator.metadata_ = dict(checkpoint.get("metadata", {}))
         estimator.n_features_in_ = 784
         return estimator

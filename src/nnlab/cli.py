@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from nnlab import __version__
-from nnlab.config import ConfigError, MnistConfig, MoonsConfig, as_dict, default_of, resolve
+from nnlab.config import ConfidenceConfig, ConfigError, MnistConfig, MoonsConfig, as_dict, default_of, resolve
 from nnlab.errors import NnlabError
 from nnlab.report import console, print_error
 
@@ -372,7 +372,7 @@ def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) 
     files: list[Path] = []
 
     def save_checkpoint(model: ModelResult) -> None:
-        path = model.classifier.save(folder / f"{model.name}.pt")
+        path = model.classifier.save(folder / f"{model.name}.pt", {"dataset": data.name, "source": data.source})
         model.checkpoint = str(path)
         kept.append(str(path))
         files.append(path)
@@ -399,3 +399,121 @@ def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) 
     metrics_path = folder / "metrics.json"
     write_json_atomic(metrics_path, mnist_metrics(result, as_dict(settings)))
     print_files([str(path) for path in [*files, metrics_path]])
+
+
+@app.command()
+def confidence(
+    top: Annotated[
+        int | None,
+        typer.Option(help=_default_help(ConfidenceConfig, "top", "How many most and least confident images.")),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help=_default_help(ConfidenceConfig, "model", "The network: conv, full or linear."))
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A checkpoint written by 'nnlab mnist'. [default: OUT/mnist/MODEL.pt, trained now if missing]"
+        ),
+    ] = None,
+    dataset: DatasetOption = None,
+    data_dir: DataDirOption = None,
+    fallback: FallbackOption = None,
+    device: DeviceOption = None,
+    out: Annotated[Path | None, typer.Option(help=_default_help(ConfidenceConfig, "out", "Output folder."))] = None,
+    config: ConfigOption = None,
+    quiet: QuietOption = None,
+) -> None:
+    """Find the test images the network is most and least sure of (log-domain softmax confidence).
+
+    Prints a per-class table and the expected calibration error; writes image grids, calibration and per-class
+    figures and confidence.json into OUT/confidence/.
+
+    Example: nnlab confidence --top 24 --model conv
+    """
+    settings = resolve(
+        ConfidenceConfig,
+        config,
+        {
+            "top": top,
+            "model": model,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "dataset": dataset,
+            "data_dir": None if data_dir is None else str(data_dir),
+            "fallback": fallback,
+            "device": device,
+            "out": None if out is None else str(out),
+            "quiet": quiet,
+        },
+    )
+    from nnlab.files import prepare_output_dir
+
+    folder = prepare_output_dir(Path(settings.out) / "confidence")
+    _check_device(settings.device)
+    path = settings.checkpoint_path()
+    if settings.checkpoint is not None and not path.is_file():
+        raise ConfigError(f"--checkpoint {path}: no such file; train one with 'nnlab mnist' or drop --checkpoint")
+    data = _load_data(settings)
+    half = len(data.test_labels) // 2
+    if settings.top > half:
+        raise ConfigError(f"--top {settings.top}: must be at most half the test set ({half})")
+    try:
+        _run_confidence(settings, data, path, folder)
+    except KeyboardInterrupt:
+        print_error("interrupted; no results were written, earlier results are unchanged")
+        raise typer.Exit(130) from None
+
+
+def _trained_classifier(settings: ConfidenceConfig, data: Any, path: Path) -> Any:
+    """The checkpoint's classifier; trained with the 'nnlab mnist' defaults (and saved) when there is none."""
+    from nnlab.classifier import NNClassifier
+    from nnlab.files import prepare_output_dir
+    from nnlab.report import print_warning
+
+    if path.is_file():
+        classifier = NNClassifier.load(path, model=settings.model, device=settings.device)
+        trained_on = classifier.metadata_.get("dataset")
+        if trained_on and trained_on != data.name:
+            print_warning(f"{path} was trained on {trained_on}, not on {data.name}")
+        console.print(f"model: {settings.model} from {path}", markup=False)
+        return classifier
+    console.print(f"no checkpoint at {path}: training {settings.model} with the 'nnlab mnist' defaults", markup=False)
+    defaults = MnistConfig(
+        dataset=settings.dataset, data_dir=settings.data_dir, device=settings.device, models=(settings.model,)
+    )
+    from nnlab.report import TrainingProgress
+
+    classifier = NNClassifier(model=settings.model, **defaults.classifier_params())
+    with TrainingProgress(_show_progress(settings.quiet)) as bar:
+        classifier.fit(data.train_images, data.train_labels, progress=lambda event: bar.update(settings.model, event))
+    prepare_output_dir(path.parent, "--checkpoint")
+    classifier.save(path, {"dataset": data.name, "source": data.source})
+    console.print(f"saved {path} for next time", markup=False)
+    return classifier
+
+
+def _run_confidence(settings: ConfidenceConfig, data: Any, path: Path, folder: Path) -> None:
+    from nnlab import plots
+    from nnlab.confidence import analyse
+    from nnlab.files import write_json_atomic
+    from nnlab.report import confidence_metrics, confidence_table, describe_classes, print_files
+
+    classifier = _trained_classifier(settings, data, path)
+    logits = classifier.decision_function(data.test_images)
+    result = analyse(logits, data.test_labels, data.classes, settings.top, settings.model, data.name)
+    console.print(confidence_table(result))
+    console.print(f"the {settings.top} most confident: {describe_classes(result.class_counts(result.most))}")
+    console.print(f"the {settings.top} least confident: {describe_classes(result.class_counts(result.least))}")
+    wrong = int((result.predictions[result.least] != result.labels[result.least]).sum())
+    console.print(f"{wrong} of the {settings.top} least confident are misclassified; ECE {result.ece:.4f}")
+    where = f"{settings.model} on {data.name}"
+    files = [
+        plots.image_grid(result, data.test_images, result.most, folder / "most_confident.png",
+                         f"the {settings.top} most confident test images ({where})"),
+        plots.image_grid(result, data.test_images, result.least, folder / "least_confident.png",
+                         f"the {settings.top} least confident test images ({where})"),
+        plots.calibration_plot(result, folder / "calibration.png"),
+        plots.per_class_plot(result, folder / "per_class.png"),
+    ]  # fmt: skip
+    metrics_path = write_json_atomic(folder / "confidence.json", confidence_metrics(result, str(path), data))
+    print_files([str(p) for p in [*files, metrics_path]])

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from nnlab.confidence import ConfidenceResult
     from nnlab.moons import MoonsResult
 
 # The lab's two colours: class t = -1 in blue, t = +1 in red; the half-planes lightly in the same colours.
@@ -211,3 +212,83 @@ def confusion_matrices(
         colorbar_ax = _tile_axes(figure, column, columns, _COLORBAR_AXES)
         figure.colorbar(image, cax=colorbar_ax, label="fraction of the true class")
     return [_save_image(tile, path) for tile, path in zip(_render_tiles(figure, columns), paths)]
+
+
+# ------------------------------------------------------------------------------------------------- confidence
+
+
+def image_grid(result: ConfidenceResult, images: np.ndarray, indices: np.ndarray, path: Path, title: str) -> Path:
+    """The test images at ``indices`` in rows of 8, each with its label, prediction and probability;
+    wrong predictions framed and labelled in red."""
+    from nnlab.confidence import probability_text
+
+    columns = min(8, len(indices))
+    rows = -(-len(indices) // columns)
+    tile_w, tile_h, side, header = 1.35, 1.6, 1.1, 0.5  # inches: a tile, its square image, the title band
+    width, height = tile_w * columns, header + tile_h * rows
+    figure = plt.figure(figsize=(width, height), dpi=DPI)
+    for k, i in enumerate(indices):
+        row, column = divmod(k, columns)
+        left = column * tile_w + (tile_w - side) / 2
+        bottom = height - header - (row + 1) * tile_h + 0.1
+        ax = figure.add_axes((left / width, bottom / height, side / width, side / height))
+        ax.imshow(images[i], cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label, prediction = int(result.labels[i]), int(result.predictions[i])
+        wrong = label != prediction
+        colour = "#d62728" if wrong else "black"
+        names = result.classes
+        text = f"#{i}  {names[label]}" + (f"→{names[prediction]}" if wrong else "")
+        ax.set_title(f"{text}\np={probability_text(result.log_conf[i])}", fontsize=7, color=colour, pad=2)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(colour)
+            spine.set_linewidth(2.0 if wrong else 0.5)
+    figure.suptitle(title, fontsize=10, y=1 - 0.15 / height, va="top")
+    return save_figure(figure, path)
+
+
+def calibration_plot(result: ConfidenceResult, path: Path) -> Path:
+    """A reliability diagram (accuracy against confidence per bin) and a histogram of confidences."""
+    figure, (diagram, histogram) = plt.subplots(1, 2, figsize=(10, 4))
+    bins = result.bins
+    centres = [(b["low"] + b["high"]) / 2 for b in bins]
+    width = bins[0]["high"] - bins[0]["low"]
+    filled = [b for b in bins if b["count"]]
+    diagram.bar([(b["low"] + b["high"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=width * 0.95,
+                color="#1f77b4", alpha=0.8, label="accuracy")  # fmt: skip
+    diagram.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    diagram.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o", color="#d62728",
+                 markersize=4, label="bin mean confidence")  # fmt: skip
+    diagram.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (largest softmax probability)", ylabel="accuracy",
+                title=f"reliability: ECE = {result.ece:.4f} ({len(bins)} bins)")  # fmt: skip
+    diagram.legend(fontsize=8, loc="lower right")
+    histogram.bar(centres, [b["count"] for b in bins], width=width * 0.95, color="#7f7f7f")
+    histogram.set(yscale="log", xlim=(0, 1), xlabel="confidence", ylabel="test images",
+                  title=f"{result.model} on {result.dataset}: confidence histogram")  # fmt: skip
+    for ax in (diagram, histogram):
+        ax.grid(alpha=0.3)
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    return save_figure(figure, path)
+
+
+def per_class_plot(result: ConfidenceResult, path: Path) -> Path:
+    """Per class: accuracy and mean confidence, and how many are among the most and least confident."""
+    figure, (quality, extremes) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(len(result.classes))
+    rows = result.per_class
+    quality.bar(x - 0.2, [r["accuracy"] for r in rows], 0.4, label="accuracy", color="#1f77b4")
+    quality.bar(x + 0.2, [r["mean_confidence"] for r in rows], 0.4, label="mean confidence", color="#ff7f0e")
+    low = min(min(r["accuracy"] for r in rows), min(r["mean_confidence"] for r in rows))
+    quality.set(ylim=(max(0.0, low - 0.05), 1.0), title="per class: accuracy and mean confidence")
+    extremes.bar(x - 0.2, [r["in_most"] for r in rows], 0.4, label=f"among the {result.top} most confident",
+                 color="#2ca02c")  # fmt: skip
+    extremes.bar(x + 0.2, [r["in_least"] for r in rows], 0.4, label=f"among the {result.top} least confident",
+                 color="#d62728")  # fmt: skip
+    extremes.set(title="per class: the most and least confident test images", ylabel="images")
+    for ax in (quality, extremes):
+        ax.set_xticks(x, result.classes, rotation=30, ha="right", fontsize=8)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.9, wspace=0.2)
+    return save_figure(figure, path)

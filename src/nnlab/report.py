@@ -11,11 +11,12 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from nnlab.classifier import Progress as TrainingEvent
+    from nnlab.confidence import ConfidenceResult
     from nnlab.data import Dataset
     from nnlab.mnist import MnistResult
     from nnlab.moons import MoonsResult
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -181,3 +182,45 @@ class TrainingProgress:
             loss=event.loss,
             speed=done / elapsed if elapsed > 0 else 0.0,
         )
+
+
+def confidence_table(result: ConfidenceResult) -> Table:
+    """Per class: count, accuracy, mean confidence, and how many are among the most/least confident."""
+    table = Table(title=f"{result.model} on {result.dataset}: confidence per class (ECE {result.ece:.4f})")
+    for name, justify in [("class", "left"), ("count", "right"), ("accuracy", "right"),
+                          ("mean confidence", "right"), (f"in top {result.top}", "right"),
+                          (f"in bottom {result.top}", "right")]:  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in result.per_class:
+        table.add_row(
+            row["name"], str(row["count"]), f"{row['accuracy']:.3f}", f"{row['mean_confidence']:.4f}",
+            str(row["in_most"]), str(row["in_least"]),
+        )  # fmt: skip
+    return table
+
+
+def describe_classes(counts: list[tuple[str, int]]) -> str:
+    """'all 24 are 1' or '20 × 1, 3 × 7, 1 × 0'."""
+    if len(counts) == 1:
+        name, n = counts[0]
+        return f"all {n} are {name!r}"
+    return ", ".join(f"{n} × {name!r}" for name, n in counts)
+
+
+def confidence_metrics(result: ConfidenceResult, checkpoint: str, dataset: Dataset) -> dict[str, Any]:
+    """The content of ``confidence/confidence.json``."""
+    return {
+        "command": "confidence",
+        "model": result.model,
+        "checkpoint": checkpoint,
+        "dataset": dataset_record(dataset),
+        "top": result.top,
+        "most": result.rows(result.most),
+        "least": result.rows(result.least),
+        "most_classes": dict(result.class_counts(result.most)),
+        "least_classes": dict(result.class_counts(result.least)),
+        "per_class": result.per_class,
+        "ece": result.ece,
+        "calibration_bins": result.bins,
+        "accuracy": float((result.predictions == result.labels).mean()),
+    }

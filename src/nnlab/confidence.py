@@ -1,0 +1,128 @@
+"""How sure is a classifier? Log-domain confidence, ranking, per-class summary and calibration. Pure NumPy.
+
+The confidence of a prediction is the largest softmax probability, ``p_max = exp(y_max) / sum_c exp(y_c)``.
+Its logarithm is ``log p_max = -log(1 + sum_{c != argmax} exp(y_c - y_max))``, computed with ``log1p`` so that
+near-certain predictions, whose p_max rounds to 1 in floating point, keep distinct, exact values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ECE_BINS = 15
+
+
+def log_confidence(logits: np.ndarray) -> np.ndarray:
+    """log of the largest softmax probability of each row of ``logits`` (N, C), as float64 (N,).
+
+    Finite for any finite logits, however large; exact where a naive softmax rounds p_max to 1.
+    """
+    y = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(y))
+    top = y.argmax(axis=1)
+    with np.errstate(over="ignore"):  # a difference beyond the float range is -inf, whose exp is exactly 0
+        others = np.exp(y - y[rows, top][:, None])  # (N, C), each in [0, 1]
+    others[rows, top] = 0.0
+    return -np.log1p(others.sum(axis=1))
+
+
+def probability_text(log_p: float) -> str:
+    """A probability for a label, keeping the digits that matter near 1: 0.734, or 1−3.2e-09."""
+    missing = -np.expm1(log_p)  # 1 - p, exact even when p rounds to 1
+    if missing < 1e-3:
+        return f"1−{missing:.1e}" if missing > 0 else "1−0"
+    return f"{np.exp(log_p):.3f}"
+
+
+def rank(log_conf: np.ndarray, most: bool) -> np.ndarray:
+    """Indices ordered from most (or least) confident; ties resolve by index, ascending."""
+    index = np.arange(len(log_conf))
+    return np.lexsort((index, -log_conf if most else log_conf))
+
+
+@dataclass
+class ConfidenceResult:
+    """Everything ``nnlab confidence`` computed; plots and reports read it."""
+
+    model: str
+    dataset: str
+    classes: tuple[str, ...]
+    top: int
+    labels: np.ndarray  # (N,) true classes of the test images
+    predictions: np.ndarray  # (N,)
+    log_conf: np.ndarray  # (N,) log p_max
+    most: np.ndarray  # (top,) indices, most confident first
+    least: np.ndarray  # (top,) indices, least confident first
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    ece: float = 0.0
+    bins: list[dict[str, float]] = field(default_factory=list)  # the reliability diagram
+
+    def rows(self, indices: np.ndarray) -> list[dict[str, Any]]:
+        return [
+            {
+                "index": int(i),
+                "label": int(self.labels[i]),
+                "prediction": int(self.predictions[i]),
+                "log_confidence": float(self.log_conf[i]),
+                "probability": float(np.exp(self.log_conf[i])),
+            }
+            for i in indices
+        ]
+
+    def class_counts(self, indices: np.ndarray) -> list[tuple[str, int]]:
+        """Classes (by true label) among ``indices``, most frequent first."""
+        counts = Counter(int(self.labels[i]) for i in indices)
+        return [(self.classes[c], n) for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def calibration(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
+) -> tuple[float, list[dict[str, float]]]:
+    """Expected calibration error over ``bins`` equal-width confidence bins, and each bin's numbers."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    rows, ece, n = [], 0.0, len(confidence)
+    for b in range(bins):
+        members = which == b
+        count = int(members.sum())
+        accuracy = float(correct[members].mean()) if count else 0.0
+        mean_conf = float(confidence[members].mean()) if count else 0.0
+        ece += count / max(n, 1) * abs(accuracy - mean_conf)
+        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
+                     "accuracy": accuracy, "confidence": mean_conf})  # fmt: skip
+    return float(ece), rows
+
+
+def analyse(
+    logits: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], top: int, model: str, dataset: str
+) -> ConfidenceResult:
+    """Rank the test images by confidence and summarise per class and by calibration."""
+    labels = np.asarray(labels)
+    log_conf = log_confidence(logits)
+    predictions = np.asarray(logits).argmax(axis=1)
+    result = ConfidenceResult(
+        model=model, dataset=dataset, classes=classes, top=top, labels=labels, predictions=predictions,
+        log_conf=log_conf, most=rank(log_conf, most=True)[:top], least=rank(log_conf, most=False)[:top],
+    )  # fmt: skip
+    confidence = np.exp(log_conf)
+    correct = predictions == labels
+    most_set, least_set = set(result.most.tolist()), set(result.least.tolist())
+    for c, name in enumerate(classes):
+        members = np.flatnonzero(labels == c)
+        result.per_class.append(
+            {
+                "class": c,
+                "name": name,
+                "count": int(members.size),
+                "accuracy": float(correct[members].mean()) if members.size else 0.0,
+                "mean_confidence": float(confidence[members].mean()) if members.size else 0.0,
+                "in_most": sum(1 for i in members if i in most_set),
+                "in_least": sum(1 for i in members if i in least_set),
+            }
+        )
+    result.ece, result.bins = calibration(confidence, correct)
+    return result

@@ -1,0 +1,192 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from nnlab.classifier import NNClassifier, auto_batch_size, prepare_images
+from nnlab.errors import CheckpointError, TrainingDiverged
+
+
+def synthetic(n: int = 300, seed: int = 0):
+    """Learnable digits: class k lights a bar at a position depending on k."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    rng.shuffle(y)
+    X = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+    for i, k in enumerate(y):
+        X[i, 2 + 2 * k : 4 + 2 * k, 4:24] = 255
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return NNClassifier(model="conv", epochs=3, device="cpu").fit(X, y)
+
+
+def test_fit_learns_and_reports_history(fitted, data):
+    X, y = data
+    assert fitted.score(X, y) > 0.9
+    assert [row["epoch"] for row in fitted.history_] == [1, 2, 3]
+    assert fitted.history_[-1]["loss"] < fitted.history_[0]["loss"]
+    assert list(fitted.classes_) == list(range(10))
+
+
+def test_probabilities_and_logits(fitted, data):
+    X, _ = data
+    proba = fitted.predict_proba(X[:50])
+    assert proba.shape == (50, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    logits = fitted.decision_function(X[:50])
+    np.testing.assert_allclose(
+        fitted.predict_log_proba(X[:50]),
+        torch.log_softmax(torch.tensor(logits, dtype=torch.float64), 1).numpy(),
+        atol=1e-12,
+    )
+    np.testing.assert_array_equal(fitted.predict(X[:50]), logits.argmax(1))
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda X: X.astype(np.float32) / 255.0,
+        lambda X: X.reshape(len(X), 784),
+        lambda X: X[:, None],
+        lambda X: torch.tensor(X),
+        lambda X: X.astype(np.float64).reshape(len(X), 784) / 255.0,
+    ],
+)
+def test_input_forms_give_the_same_predictions(fitted, data, transform):
+    X, _ = data
+    np.testing.assert_allclose(fitted.decision_function(transform(X[:40])), fitted.decision_function(X[:40]), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.zeros((3, 27, 28), np.uint8), "shape"),
+        (np.full((3, 28, 28), 2.0), r"\[0, 1\]"),
+        (np.zeros((3, 28, 28), bool), "dtype"),
+    ],
+)
+def test_bad_inputs(fitted, X, message):
+    with pytest.raises(ValueError, match=message):
+        fitted.predict(X)
+
+
+def test_scaling_to_minus_one_one():
+    prepared = prepare_images(np.array([[[0] * 28] * 28, [[255] * 28] * 28], dtype=np.uint8))
+    assert prepared.scaled().min() == -1.0 and prepared.scaled().max() == 1.0
+    assert prepare_images(np.full((1, 784), 0.5)).scaled().abs().max() == 0.0
+
+
+def test_string_labels_round_trip(data):
+    X, y = data
+    names = np.array(list("abcdefghij"))[y]
+    clf = NNClassifier(model="linear", epochs=2, device="cpu").fit(X, names)
+    assert set(clf.predict(X)) <= set("abcdefghij")
+    assert clf.score(X, names) > 0.8
+
+
+def test_same_seed_same_numbers_on_cpu(data):
+    X, y = data
+    a = NNClassifier(model="full", epochs=1, seed=3, device="cpu").fit(X, y).decision_function(X[:20])
+    b = NNClassifier(model="full", epochs=1, seed=3, device="cpu").fit(X, y).decision_function(X[:20])
+    c = NNClassifier(model="full", epochs=1, seed=4, device="cpu").fit(X, y).decision_function(X[:20])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_sklearn_clone_cross_val_and_grid_search(data):
+    X, y = data
+    estimator = NNClassifier(model="linear", epochs=2, lr=0.02, device="cpu")
+    copy = clone(estimator)
+    assert copy.get_params() == estimator.get_params() and not hasattr(copy, "module_")
+    scores = cross_val_score(estimator, X, y, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.6
+    search = GridSearchCV(estimator, {"lr": [0.005, 0.02]}, cv=2).fit(X, y)
+    assert search.best_params_["lr"] in (0.005, 0.02)
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        NNClassifier().predict(np.zeros((1, 28, 28), np.uint8))
+
+
+def test_divergence_is_reported_with_lr_advice(data):
+    X, y = data
+    with pytest.raises(TrainingDiverged, match="smaller --lr"):
+        NNClassifier(model="full", epochs=2, optimizer="sgd", lr=1e30, schedule="constant", device="cpu").fit(X, y)
+
+
+def test_auto_batch_size():
+    assert auto_batch_size(100) == 32
+    assert auto_batch_size(4000) == 32
+    assert auto_batch_size(60000) == 512
+    assert auto_batch_size(10**7) == 512
+
+
+def test_save_and_load_round_trip(fitted, data, tmp_path):
+    X, _ = data
+    path = fitted.save(tmp_path / "conv.pt")
+    loaded = NNClassifier.load(path, model="conv")
+    np.testing.assert_array_equal(loaded.decision_function(X[:30]), fitted.decision_function(X[:30]))
+    assert loaded.get_params()["epochs"] == 3 and loaded.history_ == fitted.history_
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_checkpoint_for_another_architecture(fitted, tmp_path):
+    path = fitted.save(tmp_path / "conv.pt")
+    with pytest.raises(CheckpointError, match="holds the 'conv' model, not 'full'"):
+        NNClassifier.load(path, model="full")
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["params"]["model"] = "full"
+    torch.save(checkpoint, tmp_path / "lying.pt")
+    with pytest.raises(CheckpointError, match="do not fit the 'full' architecture"):
+        NNClassifier.load(tmp_path / "lying.pt")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not a readable weights file"),
+        (b"garbage" * 100, "not a readable weights file"),
+    ],
+)
+def test_corrupt_checkpoints(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message) as error:
+        NNClassifier.load(path)
+    assert str(path) in str(error.value)
+
+
+def test_truncated_and_foreign_checkpoints(fitted, tmp_path):
+    good = fitted.save(tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a readable weights file"):
+        NNClassifier.load(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an nnlab classifier checkpoint"):
+        NNClassifier.load(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no such file"):
+        NNClassifier.load(tmp_path / "missing.pt")
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("this code must never run",))
+
+
+def test_loading_never_executes_code(tmp_path, capsys):
+    torch.save({"format": "nnlab-classifier", "payload": _Exploit()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="not a readable weights file"):
+        NNClassifier.load(tmp_path / "evil.pt")
+    assert "must never run" not in capsys.readouterr().out
