@@ -60,10 +60,12 @@ def test_trains_when_there_is_no_checkpoint(tmp_path, trained):
     assert "model: linear from" in again.output
 
 
-@pytest.mark.parametrize(("top", "fragment"), [("0", "--top 0: must be an integer >= 1"),
-                                                ("41", "--top 41: must be at most half the test set (40)")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("top", "fragment"),
+    [("0", "--top 0: must be an integer >= 1"), ("41", "--top 41: must be at most half the test set (40)")],
+)
 def test_bad_top(tmp_path, trained, top, fragment):
-    data, out = trained
+    data, _ = trained
     result = runner.invoke(app, ["confidence", "--top", top, "--data-dir", str(data), "--out", str(tmp_path)])
     assert result.exit_code == 2 and fragment in result.stderr and result.stderr.count("\n") == 1
 

@@ -46,7 +46,13 @@ def test_finite_and_non_positive_for_any_finite_logits(logits):
 
 
 @settings(max_examples=100, deadline=None)
-@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.just(10)), elements=st.floats(width=32, allow_nan=False, allow_infinity=False)))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 6), st.just(10)),
+        elements=st.floats(width=32, allow_nan=False, allow_infinity=False),
+    )
+)
 def test_finite_for_float32_logits(logits):
     assert np.all(np.isfinite(log_confidence(logits)))
 
