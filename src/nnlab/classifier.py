@@ -109,7 +109,7 @@ class PreparedImages:
     def to(self, device: torch.device) -> PreparedImages:
         return PreparedImages(self.raw.to(device))
 
-    def scaled(self, index: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+    def scaled(self, index: slice = slice(None)) -> torch.Tensor:
         """The images at ``index`` as float32 in [-1, 1]."""
         batch = self.raw[index].to(torch.float32)
         scale = 2.0 / 255.0 if self.raw.dtype == torch.uint8 else 2.0
@@ -262,13 +262,16 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(1, self.epochs + 1):
             module.train()
             epoch_started = time.perf_counter()
-            order = torch.randperm(n, generator=generator).to(device) if self.shuffle else None
+            epoch_images, epoch_targets = images, targets
+            if self.shuffle:  # one gather per epoch; minibatches are then contiguous slices
+                order = torch.randperm(n, generator=generator).to(device)
+                epoch_images = PreparedImages(images.raw.index_select(0, order))
+                epoch_targets = targets.index_select(0, order)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             for step, start in enumerate(range(0, n, batch)):
-                index = slice(start, start + batch) if order is None else order[start : start + batch]
-                xb = images.scaled(index).contiguous(memory_format=memory_format)  # (B, 1, 28, 28)
-                yb = targets[index]
+                xb = epoch_images.scaled(slice(start, start + batch)).contiguous(memory_format=memory_format)
+                yb = epoch_targets[start : start + batch]  # xb: (B, 1, 28, 28)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16_):
                     logits = module(xb)[:, :k]  # (B, K)
                 loss = nn.functional.cross_entropy(logits.float(), yb)

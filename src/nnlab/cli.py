@@ -343,8 +343,9 @@ def mnist(
     from nnlab.files import prepare_output_dir
 
     folder = prepare_output_dir(Path(settings.out) / "mnist")
-    _check_device(settings.device)
+    _import_in_background("nnlab.classifier")  # torch and scikit-learn load while the data decompresses
     data = _load_data(settings)
+    _check_device(settings.device)
     kept: list[str] = []
     try:
         _run_mnist(settings, data, folder, kept)
@@ -363,8 +364,17 @@ def _check_device(device: str) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def _import_in_background(module: str) -> None:
+    """Start importing ``module`` on a helper thread: training spends its time in torch kernels that release
+    the GIL, so a slow import (matplotlib) overlaps with it instead of following it."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
+
+
 def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) -> None:
-    from nnlab import plots
+    _import_in_background("nnlab.plots")
     from nnlab.files import write_json_atomic
     from nnlab.mnist import ModelResult, run_mnist
     from nnlab.report import TrainingProgress, mnist_metrics, mnist_table, print_files
@@ -382,6 +392,8 @@ def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) 
 
     with TrainingProgress(_show_progress(settings.quiet)) as bar:
         result = run_mnist(settings, data, progress=bar.update, on_model_done=save_checkpoint)
+    from nnlab import plots
+
     console.print(mnist_table(result))
     for model in result.models.values():
         console.print(model.lab_line(), markup=False)
