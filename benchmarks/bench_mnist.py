@@ -76,8 +76,8 @@ def main(rounds: int = 3) -> dict | None:
     print("  test accuracy, whole test set      original   nnlab   (first 2500: original / nnlab)")
     for name in ("linear", "full", "conv"):
         mine = ours["models"][name]
-        print(f"  {name:>8}                          {original[name]['test_all']:.4f}   "
-              f"{mine['test_accuracy_all']:.4f}   ({original[name]['test']:.3f} / {mine['test_accuracy']:.3f})")  # fmt: skip
+        first = f"({original[name]['test']:.3f} / {mine['test_accuracy']:.3f})"
+        print(f"  {name:>8}{original[name]['test_all']:32.4f}   {mine['test_accuracy_all']:.4f}   {first}")
     flops = training_flops_per_image()
     conv = ours["models"]["conv"]
     achieved = flops * ours["dataset"]["train_size"] * len(conv["history"]) / conv["fit_seconds"]
