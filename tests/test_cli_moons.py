@@ -100,22 +100,29 @@ def test_diverging_run_keeps_the_previous_results(tmp_path):
     assert after == before
 
 
-def test_installed_command_runs_without_importing_torch(tmp_path, nnlab_command):
-    probe = (
-        "import sys, runpy; sys.argv = ['nnlab', 'moons', '--iters', '2', '--out', sys.argv[1]];"
-        "\ntry:\n    runpy.run_module('nnlab', run_name='__main__')"
-        "\nexcept SystemExit as e:\n    code = e.code"
-        "\nassert code in (0, None), code"
-        "\nprint(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'sklearn')))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+def _imported_modules(importtime_stderr: str) -> set[str]:
+    return {line.split("|")[-1].strip() for line in importtime_stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_help_and_moons_never_import_torch(tmp_path):
+    for args in (["--help"], ["moons", "--iters", "2", "--out", str(tmp_path)]):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "nnlab", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        imported = {name.split(".")[0] for name in _imported_modules(done.stderr)}
+        assert not imported & {"torch", "torchvision", "sklearn"}, args
+    assert (tmp_path / "moons" / "metrics.json").exists()
+
+
+def test_installed_command_runs(tmp_path, nnlab_command):
     help_out = subprocess.run([*nnlab_command, "--help"], capture_output=True, text=True)
     assert help_out.returncode == 0 and "moons" in help_out.stdout
     real = subprocess.run(
         [*nnlab_command, "moons", "--iters", "1", "--out", str(tmp_path)], capture_output=True, text=True
     )
     assert real.returncode == 0 and (tmp_path / "moons" / "metrics.json").exists()
+    assert "final error" in real.stdout
 
 
 def test_python_dash_m_and_version():

@@ -6,6 +6,7 @@ Only this module turns the project's exceptions into messages and exit codes: 2 
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -39,7 +40,21 @@ class _NnlabGroup(TyperGroup):
     """Runs the commands and turns every failure into one line on stderr and an exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        # Run from the console script (arguments from sys.argv), the process ends right after the command:
+        # tearing down torch's modules and thread pools would add about half a second to every run.
+        exit_now = not args and kwargs.get("args") is None
         kwargs["standalone_mode"] = False
+        try:
+            self._main_with_messages(*args, **kwargs)
+        except SystemExit as finished:
+            if not exit_now:
+                raise
+            code = finished.code if isinstance(finished.code, int) else (0 if finished.code is None else 1)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def _main_with_messages(self, *args: Any, **kwargs: Any) -> NoReturn:
         try:
             code = super().main(*args, **kwargs)
         except click_exceptions.NoArgsIsHelpError as exc:
@@ -60,6 +75,8 @@ class _NnlabGroup(TyperGroup):
             sys.exit(130)
         except Exception as exc:
             _crash(exc)
+        if code == 130:  # Ctrl-C before a command could say what it kept (typer turns it into exit code 130)
+            print_error("interrupted; nothing was written")
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -213,7 +230,7 @@ def _run_moons(
     write_json_atomic(metrics_path, moons_metrics(result, as_dict(settings)))
     final = result.history[-1]
     console.print(f"final error {final['error']:.4f}, accuracy {final['accuracy']:.3f}")
-    print_files(result.files)
+    print_files([*result.files, str(_write_index(settings.out))])
 
 
 def _mnist_help(name: str, text: str) -> str:
@@ -410,7 +427,7 @@ def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) 
     )
     metrics_path = folder / "metrics.json"
     write_json_atomic(metrics_path, mnist_metrics(result, as_dict(settings)))
-    print_files([str(path) for path in [*files, metrics_path]])
+    print_files([str(path) for path in [*files, metrics_path, _write_index(settings.out)]])
 
 
 @app.command()
@@ -528,4 +545,97 @@ def _run_confidence(settings: ConfidenceConfig, data: Any, path: Path, folder: P
         plots.per_class_plot(result, folder / "per_class.png"),
     ]  # fmt: skip
     metrics_path = write_json_atomic(folder / "confidence.json", confidence_metrics(result, str(path), data))
-    print_files([str(p) for p in [*files, metrics_path]])
+    print_files([str(p) for p in [*files, metrics_path, _write_index(settings.out)]])
+
+
+def _write_index(out: str | Path) -> Path:
+    from nnlab.index import write_index
+
+    return write_index(Path(out))
+
+
+@app.command()
+def index(
+    out: Annotated[Path, typer.Option(help="Output folder. [default: outputs]")] = Path("outputs"),
+) -> None:
+    """Rewrite OUT/index.html (every picture and table, openable in a browser) and list every output file.
+
+    Example: nnlab index --out outputs
+    """
+    from nnlab.files import prepare_output_dir
+    from nnlab.index import describe, output_files
+
+    if not out.is_dir():
+        raise ConfigError(f"--out {out}: no such folder; run nnlab moons, mnist or confidence first")
+    prepare_output_dir(out)
+    page = _write_index(out)
+    for relative in output_files(out):
+        console.print(f"  {out / relative}  [dim]{describe(relative)}[/]")
+    console.print(f"open {page.resolve().as_uri()} in a browser to see them all", markup=False)
+
+
+@app.command()
+def info() -> None:
+    """Versions, device, threads, and which datasets are available here (and whether a download is tried).
+
+    Example: nnlab info
+    """
+    import importlib.metadata
+    import platform
+
+    from rich.table import Table
+
+    from nnlab.data import DATASETS, default_data_dir, downloads_allowed, idx_folder_files, subset_csv_path
+
+    table = Table(title=f"nnlab {__version__}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    for package in ("numpy", "scipy", "scikit-learn", "matplotlib", "torch", "torchvision", "typer", "rich", "mlxtend"):
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "[red]not installed[/]"
+        table.add_row(package, version)
+    import torch
+
+    from nnlab.classifier import bf16_is_fast, resolve_device
+
+    device = resolve_device("auto")
+    table.add_row(
+        "device (auto)", f"{device}" + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else "")
+    )
+    table.add_row("torch threads", str(torch.get_num_threads()))
+    table.add_row("bf16 training (precision auto)", "yes, for conv and full" if bf16_is_fast(device) else "no (fp32)")
+    data_dir = default_data_dir()
+    table.add_row("data folder", f"{data_dir} (set NNLAB_DATA_DIR or pass --data-dir to change)")
+    for name, dataset_info in DATASETS.items():
+        if dataset_info.torchvision_class is None:
+            try:
+                where = str(subset_csv_path()) if subset_csv_path().is_file() else "[red]missing[/]"
+            except NnlabError as exc:
+                where = f"[red]{exc}[/]"
+            table.add_row(name, f"bundled: {where}")
+            continue
+        folder = data_dir / dataset_info.torchvision_class / "raw"
+        try:
+            found = idx_folder_files(folder)
+        except NnlabError:
+            found = None
+        table.add_row(name, f"local copy in {folder}" if found else "not downloaded yet")
+    debian = Path("/usr/share/datasets/fashion-mnist")
+    try:
+        debian_found = idx_folder_files(debian) if debian.is_dir() else None
+    except NnlabError:
+        debian_found = None
+    table.add_row(
+        "Debian Fashion-MNIST",
+        f"{debian} (use --data-dir {debian})"
+        if debian_found
+        else "not installed (apt-get install dataset-fashion-mnist)",
+    )
+    table.add_row(
+        "downloads",
+        "tried when a dataset is not found locally" if downloads_allowed() else "off (NNLAB_OFFLINE is set)",
+    )
+    console.print(table)
