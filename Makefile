@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 gallery: $(STAMP)
-	$(BIN)/python benchmarks/make_gallery.py
+	$(BIN)/python docs/make_gallery.py
 
 clean:
 	rm -rf $(VENV) outputs build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
