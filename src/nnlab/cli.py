@@ -393,7 +393,7 @@ def _import_in_background(module: str) -> None:
 def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) -> None:
     _import_in_background("nnlab.plots")
     from nnlab.files import write_json_atomic
-    from nnlab.mnist import ModelResult, run_mnist
+    from nnlab.mnist import ModelResult, run_mnist, training_subset
     from nnlab.report import TrainingProgress, mnist_metrics, mnist_table, print_files
 
     files: list[Path] = []
@@ -415,7 +415,10 @@ def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) 
     for model in result.models.values():
         console.print(model.lab_line(), markup=False)
     histories = {name: model.classifier.history_ for name, model in result.models.items()}
-    files.append(plots.learning_curves(histories, folder / "learning_curves.png", title=data.summary()[:120]))
+    sizes = (
+        f"{data.name}: {len(training_subset(data, settings.train_size)[1])} training images, {settings.epochs} epochs"
+    )
+    files.append(plots.learning_curves(histories, folder / "learning_curves.png", title=sizes))
     files += plots.confusion_matrices(
         [model.confusion for model in result.models.values()],
         data.classes,
