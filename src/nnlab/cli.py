@@ -6,11 +6,13 @@ Only this module turns the project's exceptions into messages and exit codes: 2 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -110,6 +112,18 @@ def main(
     """
 
 
+@contextlib.contextmanager
+def _stop_on_ctrl_c(what_was_kept: Callable[[], str] = lambda: "") -> Iterator[None]:
+    """Ctrl-C: one line saying what was kept, exit code 130. Outputs are written atomically, so every file is
+    either complete or as it was before."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = what_was_kept()
+        print_error(f"interrupted; {kept + '; ' if kept else ''}no output file is half-written")
+        raise typer.Exit(130) from None
+
+
 def _default_help(config_cls: type, name: str, text: str) -> str:
     return f"{text} [default: {default_of(config_cls, name)}]"
 
@@ -171,25 +185,6 @@ def moons(
 
     Example: nnlab moons --iters 32 --snapshots 0,4,32 --animate
     """
-    try:
-        _run_moons(iters, lr, hidden, samples, noise, seed, snapshots, animate, out, config)
-    except KeyboardInterrupt:
-        print_error("interrupted; nothing was written, earlier results are unchanged")
-        raise typer.Exit(130) from None
-
-
-def _run_moons(
-    iters: int | None,
-    lr: float | None,
-    hidden: int | None,
-    samples: int | None,
-    noise: float | None,
-    seed: int | None,
-    snapshots: str | None,
-    animate: bool | None,
-    out: Path | None,
-    config: Path | None,
-) -> None:
     from nnlab.files import prepare_output_dir, write_json_atomic
     from nnlab.moons import run_moons
     from nnlab.report import moons_metrics, moons_table, print_files
@@ -211,26 +206,27 @@ def _run_moons(
         },
     )
     folder = prepare_output_dir(Path(settings.out) / "moons")
-    result = run_moons(settings)
-    console.print(moons_table(result))
+    with _stop_on_ctrl_c():
+        result = run_moons(settings)
+        console.print(moons_table(result))
 
-    from nnlab import plots
+        from nnlab import plots
 
-    files = plots.moons_pictures(
-        result,
-        result.snapshots,
-        [folder / f"iteration_{i:03d}.png" for i in result.snapshots],
-        folder / "snapshots.png",
-    )
-    if settings.animate:
-        files.append(plots.moons_animation(result, folder / "training.gif"))
-    metrics_path = folder / "metrics.json"
-    result.files = [str(path) for path in [*files, metrics_path]]
-    result.seconds = time.perf_counter() - started
-    write_json_atomic(metrics_path, moons_metrics(result, as_dict(settings)))
-    final = result.history[-1]
-    console.print(f"final error {final['error']:.4f}, accuracy {final['accuracy']:.3f}")
-    print_files([*result.files, str(_write_index(settings.out))])
+        files = plots.moons_pictures(
+            result,
+            result.snapshots,
+            [folder / f"iteration_{i:03d}.png" for i in result.snapshots],
+            folder / "snapshots.png",
+        )
+        if settings.animate:
+            files.append(plots.moons_animation(result, folder / "training.gif"))
+        metrics_path = folder / "metrics.json"
+        result.files = [str(path) for path in [*files, metrics_path]]
+        result.seconds = time.perf_counter() - started
+        write_json_atomic(metrics_path, moons_metrics(result, as_dict(settings)))
+        final = result.history[-1]
+        console.print(f"final error {final['error']:.4f}, accuracy {final['accuracy']:.3f}")
+        print_files([*result.files, str(_write_index(settings.out))])
 
 
 def _mnist_help(name: str, text: str) -> str:
@@ -364,12 +360,8 @@ def mnist(
     data = _load_data(settings)
     _check_device(settings.device)
     kept: list[str] = []
-    try:
+    with _stop_on_ctrl_c(lambda: f"kept the checkpoints of finished models: {', '.join(kept)}" if kept else ""):
         _run_mnist(settings, data, folder, kept)
-    except KeyboardInterrupt:
-        saved = f"kept the checkpoints of finished models: {', '.join(kept)}" if kept else "no model had finished"
-        print_error(f"interrupted; {saved}; earlier results are otherwise unchanged")
-        raise typer.Exit(130) from None
 
 
 def _check_device(device: str) -> None:
@@ -489,11 +481,8 @@ def confidence(
     half = len(data.test_labels) // 2
     if settings.top > half:
         raise ConfigError(f"--top {settings.top}: must be at most half the test set ({half})")
-    try:
+    with _stop_on_ctrl_c():
         _run_confidence(settings, data, path, folder)
-    except KeyboardInterrupt:
-        print_error("interrupted; no results were written, earlier results are unchanged")
-        raise typer.Exit(130) from None
 
 
 def _trained_classifier(settings: ConfidenceConfig, data: Any, path: Path) -> Any:
