@@ -472,12 +472,13 @@ def confidence(
     )
     from nnlab.files import prepare_output_dir
 
-    folder = prepare_output_dir(Path(settings.out) / "confidence")
-    _check_device(settings.device)
     path = settings.checkpoint_path()
     if settings.checkpoint is not None and not path.is_file():
         raise ConfigError(f"--checkpoint {path}: no such file; train one with 'nnlab mnist' or drop --checkpoint")
+    folder = prepare_output_dir(Path(settings.out) / "confidence")
+    _import_in_background("nnlab.classifier")  # torch and scikit-learn load while the data decompresses
     data = _load_data(settings)
+    _check_device(settings.device)
     half = len(data.test_labels) // 2
     if settings.top > half:
         raise ConfigError(f"--top {settings.top}: must be at most half the test set ({half})")

