@@ -85,7 +85,6 @@ class _NnlabGroup(TyperGroup):
 app = typer.Typer(
     cls=_NnlabGroup,
     name="nnlab",
-    help="A command-line experiment runner for a classic neural-network lab.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -108,7 +107,7 @@ def main(
 ) -> None:
     """A command-line experiment runner for a classic neural-network lab.
 
-    Example: nnlab moons --iters 32
+    Examples: nnlab moons --iters 32 · nnlab mnist --epochs 5 · nnlab confidence --top 24
     """
 
 
