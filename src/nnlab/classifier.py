@@ -250,8 +250,8 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         module = module.to(device, memory_format=memory_format)
         self.module_ = module
         n = len(images)
-        self.batch_size_ = self.batch_size or auto_batch_size(n)
-        self.lr_ = self.lr or DEFAULT_LR[self.optimizer][self.model]
+        self.batch_size_ = auto_batch_size(n) if self.batch_size is None else self.batch_size
+        self.lr_ = DEFAULT_LR[self.optimizer][self.model] if self.lr is None else self.lr
         batch = min(self.batch_size_, n)
         steps_per_epoch = math.ceil(n / batch)
         opt, scheduler = self._make_optimizer(module, self.epochs * steps_per_epoch)
