@@ -257,11 +257,24 @@ QuietOption = Annotated[bool | None, typer.Option("--quiet", help="No progress b
 
 
 def _load_data(settings: Any) -> Any:
-    """Load the dataset the settings name, and say what was loaded."""
+    """Load the dataset the settings name, and say what was loaded.
+
+    The loading runs on a helper thread while this one imports torch and scikit-learn (and checks --device):
+    decompression releases the GIL, so the two overlap, whereas an import on a helper thread would hold the GIL
+    for long stretches and stall this one.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from nnlab.data import load_dataset
     from nnlab.report import print_warning
 
-    dataset = load_dataset(settings.dataset, settings.data_dir, fallback=settings.fallback)
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        loading = pool.submit(load_dataset, settings.dataset, settings.data_dir, fallback=settings.fallback)
+        _check_device(settings.device)
+        dataset = loading.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     for warning in dataset.warnings:
         print_warning(warning)
     console.print(f"data: {dataset.summary()}", markup=False)
@@ -355,9 +368,7 @@ def mnist(
     from nnlab.files import prepare_output_dir
 
     folder = prepare_output_dir(Path(settings.out) / "mnist")
-    _import_in_background("nnlab.classifier")  # torch and scikit-learn load while the data decompresses
     data = _load_data(settings)
-    _check_device(settings.device)
     kept: list[str] = []
     with _stop_on_ctrl_c(lambda: f"kept the checkpoints of finished models: {', '.join(kept)}" if kept else ""):
         _run_mnist(settings, data, folder, kept)
@@ -372,17 +383,7 @@ def _check_device(device: str) -> None:
         raise ConfigError(str(exc)) from None
 
 
-def _import_in_background(module: str) -> None:
-    """Start importing ``module`` on a helper thread: training spends its time in torch kernels that release
-    the GIL, so a slow import (matplotlib) overlaps with it instead of following it."""
-    import importlib
-    import threading
-
-    threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
-
-
 def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) -> None:
-    _import_in_background("nnlab.plots")
     from nnlab.files import write_json_atomic
     from nnlab.mnist import ModelResult, run_mnist, training_subset
     from nnlab.report import TrainingProgress, mnist_metrics, mnist_table, print_files
@@ -475,9 +476,7 @@ def confidence(
     if settings.checkpoint is not None and not path.is_file():
         raise ConfigError(f"--checkpoint {path}: no such file; train one with 'nnlab mnist' or drop --checkpoint")
     folder = prepare_output_dir(Path(settings.out) / "confidence")
-    _import_in_background("nnlab.classifier")  # torch and scikit-learn load while the data decompresses
     data = _load_data(settings)
-    _check_device(settings.device)
     half = len(data.test_labels) // 2
     if settings.top > half:
         raise ConfigError(f"--top {settings.top}: must be at most half the test set ({half})")
