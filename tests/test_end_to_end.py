@@ -114,3 +114,15 @@ def test_info_reports_versions_and_datasets(nnlab_command):
     assert done.returncode == 0, done.stderr
     for word in ("torch", "numpy", "device (auto)", "mnist-5k", "downloads", "off (NNLAB_OFFLINE is set)"):
         assert word in done.stdout, word
+
+
+def test_unavailable_device_is_an_option_error(nnlab_command, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    data = tmp_path / "data"
+    write_idx_folder(data, n_train=40, n_test=20)
+    done = run(nnlab_command, "mnist", "--device", "cuda", "--data-dir", str(data), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "--device cuda: no CUDA device is available" in done.stderr
+    assert done.stderr.count("\n") == 1

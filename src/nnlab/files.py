@@ -54,9 +54,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # a full disk, a folder removed mid-run, ...
+            raise OutputError(
+                f"cannot write {path}: {exc.strerror or exc}; free space or choose another --out"
+            ) from None
         raise
 
 
