@@ -190,3 +190,24 @@ def test_loading_never_executes_code(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="not a readable weights file"):
         NNClassifier.load(tmp_path / "evil.pt")
     assert "must never run" not in capsys.readouterr().out
+
+
+def test_freeze_first_keeps_the_first_layer_fixed(data):
+    X, y = data
+    initial = NNClassifier(model="conv", epochs=1, device="cpu", freeze_first=0.0)
+    initial.fit(X[:10], y[:10])  # just to build the same initial weights as below
+    first_before = initial.module_[0].weight.detach().clone()
+    frozen = NNClassifier(model="conv", epochs=2, device="cpu", freeze_first=0.0).fit(X, y)
+    torch.testing.assert_close(frozen.module_[0].weight, first_before)
+    assert not torch.equal(frozen.module_[3].weight, initial.module_[3].weight)
+    assert frozen.freeze_first_ == 0.0
+    trained = NNClassifier(model="conv", epochs=2, device="cpu", freeze_first=1.0).fit(X, y)
+    assert not torch.equal(trained.module_[0].weight, first_before)
+
+
+def test_default_freeze_is_per_model(data):
+    X, y = data
+    assert NNClassifier(model="conv", epochs=1, device="cpu").fit(X, y).freeze_first_ == 0.5
+    assert NNClassifier(model="full", epochs=1, device="cpu").fit(X, y).freeze_first_ == 1.0
+    with pytest.raises(ValueError, match="freeze_first"):
+        NNClassifier(freeze_first=1.5).fit(X, y)

