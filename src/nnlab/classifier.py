@@ -36,7 +36,9 @@ DEFAULT_LR = {
 DEFAULT_FREEZE_FIRST = {"linear": 1.0, "full": 1.0, "conv": 0.5}
 CHECKPOINT_FORMAT = "nnlab-classifier"
 CHECKPOINT_VERSION = 1
-PREDICT_BATCH = 4096
+# Inference batch: large enough to amortise per-call costs, small enough that the conv net's activations stay in
+# cache (twice as fast on the CPU as 4096).
+PREDICT_BATCH = 1024
 
 
 @dataclass
