@@ -137,3 +137,12 @@ def test_installed_command_runs_mnist(tmp_path, idx_dir, nnlab_command):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "linear train:" in done.stdout
+
+
+def test_help_states_the_real_per_model_defaults():
+    from nnlab.classifier import DEFAULT_FREEZE_FIRST, DEFAULT_LR
+
+    output = runner.invoke(app, ["mnist", "--help"], env={"COLUMNS": "300"}).output
+    text = " ".join(output.replace("│", " ").split())
+    assert ", ".join(f"{model} {lr}" for model, lr in DEFAULT_LR["adam"].items()) in text
+    assert f"conv {DEFAULT_FREEZE_FIRST['conv']}, others 1" in text

@@ -128,3 +128,10 @@ def test_installed_command_runs(tmp_path, nnlab_command):
 def test_python_dash_m_and_version():
     out = subprocess.run([sys.executable, "-m", "nnlab", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("nnlab ")
+
+
+def test_help_shows_every_default():
+    output = runner.invoke(app, ["moons", "--help"], env={"COLUMNS": "300"}).output
+    text = " ".join(output.replace("│", " ").split())
+    for fragment in ("(default: 32)", "(default: 1.0)", "(default: 50)", "(default: 100)", "(default: outputs)"):
+        assert fragment in text, fragment

@@ -124,7 +124,7 @@ def _stop_on_ctrl_c(what_was_kept: Callable[[], str] = lambda: "") -> Iterator[N
 
 
 def _default_help(config_cls: type, name: str, text: str) -> str:
-    return f"{text} [default: {default_of(config_cls, name)}]"
+    return f"{text} (default: {default_of(config_cls, name)})"
 
 
 def _parse_int_list(option: str, text: str | None) -> tuple[int, ...] | None:
@@ -165,7 +165,7 @@ def moons(
     snapshots: Annotated[
         str | None,
         typer.Option(
-            help="Iterations to draw, comma-separated. [default: 0, the powers of two below --iters, and --iters]"
+            help="Iterations to draw, comma-separated. (default: 0, the powers of two below --iters, and --iters)"
         ),
     ] = None,
     animate: Annotated[
@@ -234,24 +234,24 @@ def _mnist_help(name: str, text: str) -> str:
 
 DatasetOption = Annotated[
     str | None,
-    typer.Option(help="mnist, fashion-mnist, kmnist or mnist-5k (the 5000 digits bundled offline). [default: mnist]"),
+    typer.Option(help="mnist, fashion-mnist, kmnist or mnist-5k (the 5000 digits bundled offline). (default: mnist)"),
 ]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
         help="A folder with the four IDX files (raw or .gz), or where downloads go. "
-        "[default: $NNLAB_DATA_DIR, else ~/.cache/nnlab]"
+        "(default: $NNLAB_DATA_DIR, else ~/.cache/nnlab)"
     ),
 ]
 FallbackOption = Annotated[
     bool | None,
     typer.Option(
         "--fallback/--no-fallback",
-        help="Use the bundled mnist-5k subset when MNIST can be neither found nor downloaded. [default: fallback]",
+        help="Use the bundled mnist-5k subset when MNIST can be neither found nor downloaded. (default: fallback)",
     ),
 ]
 DeviceOption = Annotated[
-    str | None, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps. [default: auto]")
+    str | None, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda or mps. (default: auto)")
 ]
 QuietOption = Annotated[bool | None, typer.Option("--quiet", help="No progress bars.")]
 
@@ -297,12 +297,12 @@ def mnist(
     fallback: FallbackOption = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Minibatch size. [default: 32..512 by data size; 32 for 4000 images, 512 for 60000]"),
+        typer.Option(help="Minibatch size. (default: 32..512 by data size; 32 for 4000 images, 512 for 60000)"),
     ] = None,
     lr: Annotated[
         float | None,
         typer.Option(
-            help="Peak learning rate for every model. [default: tuned per model: linear 0.015, full 0.005, conv 0.016]"
+            help="Peak learning rate for every model. (default: tuned per model: linear 0.015, full 0.005, conv 0.016)"
         ),
     ] = None,
     optimizer: Annotated[str | None, typer.Option(help=_mnist_help("optimizer", "adam, adamw or sgd."))] = None,
@@ -314,21 +314,23 @@ def mnist(
     ] = None,
     shuffle: Annotated[
         bool | None,
-        typer.Option("--shuffle/--no-shuffle", help="Reshuffle the training data every epoch. [default: shuffle]"),
+        typer.Option("--shuffle/--no-shuffle", help="Reshuffle the training data every epoch. (default: shuffle)"),
     ] = None,
     precision: Annotated[
         str | None,
-        typer.Option(help=_mnist_help("precision", "auto (bf16 for conv on AMX CPUs and GPUs), fp32 or bf16.")),
+        typer.Option(
+            help=_mnist_help("precision", "auto (bf16 for conv and full on AMX CPUs and GPUs), fp32 or bf16.")
+        ),
     ] = None,
     freeze_first: Annotated[
         float | None,
         typer.Option(
-            help="Freeze the first layer after this fraction of training (1: never). [default: conv 0.5, others 1]"
+            help="Freeze the first layer after this fraction of training (1: never). (default: conv 0.5, others 1)"
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help=_mnist_help("seed", "Seed of weights and shuffling."))] = None,
     device: DeviceOption = None,
-    train_size: Annotated[int | None, typer.Option(help="Train on the first N training images. [default: all]")] = None,
+    train_size: Annotated[int | None, typer.Option(help="Train on the first N training images. (default: all)")] = None,
     eval_size: Annotated[
         int | None,
         typer.Option(
@@ -444,7 +446,7 @@ def confidence(
     checkpoint: Annotated[
         Path | None,
         typer.Option(
-            help="A checkpoint written by 'nnlab mnist'. [default: OUT/mnist/MODEL.pt, trained now if missing]"
+            help="A checkpoint written by 'nnlab mnist'. (default: OUT/mnist/MODEL.pt, trained now if missing)"
         ),
     ] = None,
     dataset: DatasetOption = None,
@@ -554,7 +556,7 @@ def _write_index(out: str | Path) -> Path:
 
 @app.command()
 def index(
-    out: Annotated[Path, typer.Option(help="Output folder. [default: outputs]")] = Path("outputs"),
+    out: Annotated[Path, typer.Option(help="Output folder. (default: outputs)")] = Path("outputs"),
 ) -> None:
     """Rewrite OUT/index.html (every picture and table, openable in a browser) and list every output file.
 
