@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -58,17 +56,6 @@ def print_files(files: list[str], heading: str = "wrote") -> None:
     console.print(f"{heading}:")
     for name in files:
         console.print(f"  {name}", markup=False)
-
-
-def is_interactive() -> bool:
-    return sys.stdout.isatty()
-
-
-def relative(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def mnist_table(result: MnistResult) -> Table:
