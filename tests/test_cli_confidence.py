@@ -90,3 +90,10 @@ def test_bad_checkpoints(tmp_path, trained):
         assert fragment in result.output and str(path) in result.output.replace("\n", ""), result.output
         assert "Traceback" not in result.output
         assert not (tmp_path / "o" / "confidence" / "confidence.json").exists()
+
+
+def test_warns_when_the_checkpoint_was_trained_on_other_data(trained):
+    _, out = trained
+    result = runner.invoke(app, ["confidence", "--top", "4", "--dataset", "mnist-5k", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "was trained on mnist, not on mnist-5k" in " ".join(result.stderr.split())

@@ -395,12 +395,14 @@ def _check_device(device: str) -> None:
 def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) -> None:
     from nnlab.files import write_json_atomic
     from nnlab.mnist import ModelResult, run_mnist, training_subset
-    from nnlab.report import TrainingProgress, mnist_metrics, mnist_table, print_files
+    from nnlab.report import TrainingProgress, dataset_record, mnist_metrics, mnist_table, print_files
 
     files: list[Path] = []
 
     def save_checkpoint(model: ModelResult) -> None:
-        path = model.classifier.save(folder / f"{model.name}.pt", {"dataset": data.name, "source": data.source})
+        path = model.classifier.save(
+            folder / f"{model.name}.pt", {"dataset": dataset_record(data, settings.train_size)}
+        )
         model.checkpoint = str(path)
         kept.append(str(path))
         files.append(path)
@@ -497,11 +499,11 @@ def _trained_classifier(settings: ConfidenceConfig, data: Any, path: Path) -> An
     """The checkpoint's classifier; trained with the 'nnlab mnist' defaults (and saved) when there is none."""
     from nnlab.classifier import NNClassifier
     from nnlab.files import prepare_output_dir
-    from nnlab.report import print_warning
+    from nnlab.report import dataset_record, print_warning
 
     if path.is_file():
         classifier = NNClassifier.load(path, model=settings.model, device=settings.device)
-        trained_on = classifier.metadata_.get("dataset")
+        trained_on = classifier.metadata_.get("dataset", {}).get("name")
         if trained_on and trained_on != data.name:
             print_warning(f"{path} was trained on {trained_on}, not on {data.name}")
         console.print(f"model: {settings.model} from {path}", markup=False)
@@ -516,7 +518,7 @@ def _trained_classifier(settings: ConfidenceConfig, data: Any, path: Path) -> An
     with TrainingProgress(_show_progress(settings.quiet)) as bar:
         classifier.fit(data.train_images, data.train_labels, progress=lambda event: bar.update(settings.model, event))
     prepare_output_dir(path.parent, "--checkpoint")
-    classifier.save(path, {"dataset": data.name, "source": data.source})
+    classifier.save(path, {"dataset": dataset_record(data)})
     console.print(f"saved {path} for next time", markup=False)
     return classifier
 
@@ -585,7 +587,7 @@ def info() -> None:
 
     from rich.table import Table
 
-    from nnlab.data import DATASETS, default_data_dir, downloads_allowed, idx_folder_files, subset_csv_path
+    from nnlab.data import DATASETS, default_data_dir, downloads_allowed, subset_csv_path
 
     table = Table(title=f"nnlab {__version__}", show_header=False)
     table.add_column(style="bold")
@@ -618,20 +620,12 @@ def info() -> None:
             table.add_row(name, f"bundled: {where}")
             continue
         folder = data_dir / dataset_info.torchvision_class / "raw"
-        try:
-            found = idx_folder_files(folder)
-        except NnlabError:
-            found = None
-        table.add_row(name, f"local copy in {folder}" if found else "not downloaded yet")
+        table.add_row(name, f"local copy in {folder}" if _has_idx_files(folder) else "not downloaded yet")
     debian = Path("/usr/share/datasets/fashion-mnist")
-    try:
-        debian_found = idx_folder_files(debian) if debian.is_dir() else None
-    except NnlabError:
-        debian_found = None
     table.add_row(
         "Debian Fashion-MNIST",
         f"{debian} (use --data-dir {debian})"
-        if debian_found
+        if _has_idx_files(debian)
         else "not installed (apt-get install dataset-fashion-mnist)",
     )
     table.add_row(
@@ -639,3 +633,13 @@ def info() -> None:
         "tried when a dataset is not found locally" if downloads_allowed() else "off (NNLAB_OFFLINE is set)",
     )
     console.print(table)
+
+
+def _has_idx_files(folder: Path) -> bool:
+    """True when ``folder`` holds all four IDX files (an incomplete set counts as absent here)."""
+    from nnlab.data import idx_folder_files
+
+    try:
+        return idx_folder_files(folder) is not None
+    except NnlabError:
+        return False
