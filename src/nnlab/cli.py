@@ -394,7 +394,7 @@ def _check_device(device: str) -> None:
 
 def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) -> None:
     from nnlab.files import write_json_atomic
-    from nnlab.mnist import ModelResult, run_mnist, training_subset
+    from nnlab.mnist import ModelResult, run_mnist
     from nnlab.report import TrainingProgress, dataset_record, mnist_metrics, mnist_table, print_files
 
     files: list[Path] = []
@@ -418,9 +418,8 @@ def _run_mnist(settings: MnistConfig, data: Any, folder: Path, kept: list[str]) 
     for model in result.models.values():
         console.print(model.lab_line(), markup=False)
     histories = {name: model.classifier.history_ for name, model in result.models.items()}
-    sizes = (
-        f"{data.name}: {len(training_subset(data, settings.train_size)[1])} training images, {settings.epochs} epochs"
-    )
+    used = dataset_record(data, settings.train_size)["train_size"]
+    sizes = f"{data.name}: {used} training images, {settings.epochs} epochs"
     files.append(plots.learning_curves(histories, folder / "learning_curves.png", title=sizes))
     files += plots.confusion_matrices(
         [model.confusion for model in result.models.values()],
