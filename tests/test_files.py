@@ -48,5 +48,5 @@ def test_nan_is_refused_in_json(tmp_path):
 def test_prepare_output_dir(tmp_path):
     assert prepare_output_dir(tmp_path / "x" / "y").is_dir()
     (tmp_path / "file").write_text("")
-    with pytest.raises(OutputError, match=r"--out .*choose another --out"):
+    with pytest.raises(OutputError, match=r"^out .*: a part of this path is a file, not a folder; choose another out"):
         prepare_output_dir(tmp_path / "file" / "sub")

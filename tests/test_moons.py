@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_moons as sklearn_make_moons
 
-from nnlab.config import MoonsConfig
 from nnlab.errors import TrainingDiverged
 from nnlab.moons import grid_points, make_data, make_moons, run_moons
+from nnlab.settings import MoonsSettings
 
 
 @pytest.mark.parametrize("samples", [2, 3, 100, 1001])
@@ -32,7 +32,7 @@ def test_grid_is_linspace_minus4_4_in_both_axes():
 
 
 def test_default_training_reaches_low_error():
-    result = run_moons(MoonsConfig())
+    result = run_moons(MoonsSettings())
     assert len(result.history) == 33
     assert [row["iteration"] for row in result.history] == list(range(33))
     assert result.history[-1]["error"] < 0.01
@@ -44,22 +44,22 @@ def test_default_training_reaches_low_error():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_default_settings_train_well_for_other_seeds(seed):
-    assert run_moons(MoonsConfig(seed=seed)).history[-1]["accuracy"] >= 0.97
+    assert run_moons(MoonsSettings(seed=seed)).history[-1]["accuracy"] >= 0.97
 
 
 def test_same_seed_same_numbers_and_other_seed_other_numbers():
-    a, b, c = (run_moons(MoonsConfig(iters=5, seed=s)) for s in (0, 0, 1))
+    a, b, c = (run_moons(MoonsSettings(iters=5, seed=s)) for s in (0, 0, 1))
     assert a.history == b.history
     assert a.history != c.history
 
 
 def test_animation_keeps_every_iteration():
-    result = run_moons(MoonsConfig(iters=6, animate=True))
+    result = run_moons(MoonsSettings(iters=6, animate=True))
     assert sorted(result.boundaries) == list(range(7))
 
 
 def test_boundary_snapshot_is_the_network_output_on_the_grid():
-    result = run_moons(MoonsConfig(iters=0))
+    result = run_moons(MoonsSettings(iters=0))
     from nnlab.scratch import TwoLayerNet
 
     _, points = grid_points()
@@ -67,6 +67,17 @@ def test_boundary_snapshot_is_the_network_output_on_the_grid():
     np.testing.assert_allclose(result.boundaries[0], expected)
 
 
-def test_diverging_training_stops_with_advice():
-    with pytest.raises(TrainingDiverged, match="smaller --lr"):
-        run_moons(MoonsConfig(lr=1e308, iters=5))
+def test_diverging_training_stops_with_advice(monkeypatch):
+    with pytest.raises(TrainingDiverged, match=r"the error exploded to .* at iteration 1; try a smaller lr"):
+        run_moons(MoonsSettings(lr=1e3, iters=5))
+    assert run_moons(MoonsSettings(lr=5.0, iters=64, seed=2)).final["accuracy"] == 1.0  # a high rate is not divergence
+    monkeypatch.setattr("nnlab.scratch.TwoLayerNet.all_finite", lambda net: False)
+    with pytest.raises(TrainingDiverged, match=r"weights became non-finite after iteration 0; try a smaller lr"):
+        run_moons(MoonsSettings(iters=4))
+
+
+def test_results_for_sweeps():
+    result = run_moons(MoonsSettings(), draw=False)
+    assert result.boundaries == {} and result.final == result.history[-1]
+    assert result.zero_error_iteration == next(row["iteration"] for row in result.history if row["error"] == 0.0)
+    assert run_moons(MoonsSettings(iters=1)).zero_error_iteration is None

@@ -1,13 +1,17 @@
 """NNClassifier: the lab's torch networks behind a scikit-learn estimator (fit, predict, score, save, load).
 
-Training data lives in one tensor on the device and minibatches are index slices of it: no per-sample
-Dataset/DataLoader path. The constructor stores its arguments unchanged, so ``sklearn.base.clone``,
-``cross_val_score`` and ``GridSearchCV`` work.
+Its parameters are the declared settings ``ClassifierParams`` (settings.py): the constructor takes exactly those and
+stores them unchanged, so ``sklearn.base.clone``, ``cross_val_score`` and ``GridSearchCV`` work, and ``fit`` checks
+them against the same declarations as the command line does. Training data lives in one tensor on the device and
+minibatches are slices of it: no per-sample Dataset/DataLoader path. ``fit`` is four named steps, as in skorch:
+:meth:`~NNClassifier._prepare`, :meth:`~NNClassifier._run_epoch`, :meth:`~NNClassifier._train_step` and the
+history row it returns.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import math
 import time
 from collections.abc import Callable
@@ -20,26 +24,26 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from nnlab.errors import CheckpointError, TrainingDiverged
-from nnlab.models import MODEL_NAMES, build_model
+from nnlab.errors import CheckpointError, ConfigError, Name, TrainingDiverged
+from nnlab.models import build_model
+from nnlab.settings import (
+    DEFAULT_FREEZE_FIRST,
+    DEFAULT_LR,
+    ClassifierParams,
+    check_params,
+    estimator_init,
+)
 
-# Peak learning rates of the one-cycle schedule, tuned per model and optimizer (5 epochs, mnist-5k and
-# Fashion-MNIST); used where ``lr`` is None.
-DEFAULT_LR = {
-    "adam": {"linear": 0.015, "full": 0.005, "conv": 0.016},
-    "adamw": {"linear": 0.015, "full": 0.005, "conv": 0.016},
-    "sgd": {"linear": 0.2, "full": 0.1, "conv": 0.1},
-}
-# Fraction of the training steps after which the first layer is frozen (as in FreezeOut, Brock et al. 2017),
-# used where ``freeze_first`` is None. Late in the one-cycle schedule the conv net's first layer barely moves,
-# and freezing it skips the backward pass through the first convolution and max-pool: about 15% of the conv
-# net's training time for no measurable loss of accuracy. For full it costs accuracy; linear has one layer.
-DEFAULT_FREEZE_FIRST = {"linear": 1.0, "full": 1.0, "conv": 0.5}
 CHECKPOINT_FORMAT = "nnlab-classifier"
 CHECKPOINT_VERSION = 1
 # Inference batch: large enough to amortise per-call costs, small enough that the conv net's activations stay in
 # cache (twice as fast on the CPU as 4096).
 PREDICT_BATCH = 1024
+# An epoch whose mean loss exceeds this many times the loss of a uniform guess (log K) has diverged, even when the
+# numbers are still finite: such a model predicts no better than chance.
+DIVERGED_LOSS_FACTOR = 10.0
+OUTPUTS = 10  # every network of the lab has ten outputs
+IMAGE_SHAPE = (28, 28)
 
 
 @dataclass
@@ -54,19 +58,16 @@ class Progress:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device that is not available is an error."""
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that is not available is a ConfigError."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_available = mps is not None and mps.is_available()
     if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available; use --device auto or cpu")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("--device mps: no Apple MPS device is available; use --device auto or cpu")
-    if device not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device {device!r}: must be one of auto, cpu, cuda, mps")
+        raise ConfigError(Name("device"), " cuda: no CUDA device is available; use ", Name("device"), " auto or cpu")
+    if device == "mps" and not mps_available:
+        raise ConfigError(Name("device"), " mps: no Apple MPS device is available; use ", Name("device"),
+                          " auto or cpu")  # fmt: skip
     return torch.device(device)
 
 
@@ -99,6 +100,22 @@ def auto_batch_size(n: int) -> int:
     return int(min(512, max(32, 2 ** math.floor(math.log2(max(n, 1) / 100)))))
 
 
+def one_cycle(step: int, total: int, warmup: float = 0.25, div: float = 25.0, final_div: float = 1e4) -> float:
+    """The one-cycle schedule's learning rate at ``step`` of ``total``, as a fraction of the peak.
+
+    It rises along a cosine from ``1/div`` to 1 over the first ``warmup`` of training and falls along a cosine to
+    ``1/(div*final_div)`` by the last step: torch's OneCycleLR, also for the few steps where that divides by zero.
+    """
+    if total <= 1:
+        return 1.0
+    peak = max(warmup * total - 1, 0.0)
+    if step <= peak and peak > 0:
+        start, end, fraction = 1 / div, 1.0, step / peak
+    else:
+        start, end, fraction = 1.0, 1 / (div * final_div), (step - peak) / (total - 1 - peak)
+    return end + (start - end) / 2.0 * (math.cos(math.pi * min(fraction, 1.0)) + 1)
+
+
 @dataclass(frozen=True)
 class PreparedImages:
     """Validated images kept compact: uint8 pixels 0..255 (or float32 values 0..1), (N, 1, 28, 28).
@@ -125,27 +142,27 @@ class PreparedImages:
         return batch.mul_(scale).sub_(1.0)
 
 
-def _first_layer(module: nn.Sequential) -> nn.Module:
-    return next(layer for layer in module if any(True for _ in layer.parameters()))
-
-
 def prepare_images(X: Any) -> PreparedImages:
-    """Validate images once: uint8 0..255 or float 0..1, shaped (N,28,28), (N,1,28,28) or (N,784)."""
+    """Validate images once: uint8 0..255 or finite floats 0..1, shaped (N,28,28), (N,1,28,28) or (N,784)."""
     if isinstance(X, PreparedImages):
         return X
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     array = np.asarray(X)
     if array.ndim == 2 and array.shape[1] == 784:
-        array = array.reshape(-1, 28, 28)
+        array = array.reshape(-1, *IMAGE_SHAPE)
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]
-    if array.ndim != 3 or array.shape[1:] != (28, 28):
+    if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE:
         raise ValueError(f"X has shape {array.shape}; expected (N, 28, 28), (N, 1, 28, 28) or (N, 784)")
     if array.dtype == np.uint8:
         raw = torch.tensor(array)  # a copy: the loader's arrays are read-only views of the files
-    elif np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer):
+    elif array.dtype != np.bool_ and (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
         values = array.astype(np.float32)
+        if values.size and not np.isfinite(values).all():
+            raise ValueError("X contains NaN or infinity; pixels must be finite numbers in [0, 1]")
         if values.size and (values.min() < 0.0 or values.max() > 1.0):
             raise ValueError("float X must lie in [0, 1] (or pass uint8 pixels 0..255)")
         raw = torch.from_numpy(values)
@@ -154,84 +171,62 @@ def prepare_images(X: Any) -> PreparedImages:
     return PreparedImages(raw.unsqueeze(1))  # (N, 1, 28, 28)
 
 
+def _labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as a 1-d array of n class labels, refused as scikit-learn refuses it (NaN, continuous values)."""
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import column_or_1d
+
+    labels = column_or_1d(y, warn=True)  # (n, 1) is flattened with a DataConversionWarning
+    if len(labels) != n:
+        raise ValueError(f"y has {len(labels)} labels for {n} images")
+    check_classification_targets(labels)  # NaN, infinity and continuous floats raise ValueError here
+    return labels
+
+
+def _first_layer(module: nn.Sequential) -> nn.Module:
+    return next(layer for layer in module if any(True for _ in layer.parameters()))
+
+
+@dataclass
+class _Training:
+    """Everything one run of ``fit`` works with, made by :meth:`NNClassifier._prepare`."""
+
+    device: torch.device
+    images: PreparedImages  # (N, 1, 28, 28) on the device
+    targets: torch.Tensor  # (N,) class indices on the device
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    memory_format: torch.memory_format
+    batch: int
+    steps_done: int
+    freeze_step: int  # the step from which the first layer is frozen
+    generator: torch.Generator  # the shuffling order
+    loss_limit: float  # a mean loss above it is divergence
+
+
 class NNClassifier(ClassifierMixin, BaseEstimator):
     """One of the lab's networks (``linear``, ``full``, ``conv``) as a scikit-learn classifier.
 
     ``optimizer`` is adam, adamw or sgd (with ``momentum``); ``schedule`` "onecycle" warms the learning rate up
     to ``lr`` and anneals it, "constant" keeps it. ``lr`` None takes a per-model default (``DEFAULT_LR``);
     ``batch_size`` None picks one from the data size (:func:`auto_batch_size`). ``freeze_first`` is the fraction
-    of training after which the first layer stops learning (None: ``DEFAULT_FREEZE_FIRST``). ``precision`` "auto" trains
-    conv and full in bfloat16 autocast where the hardware has bf16 units (AMX CPUs, recent GPUs) and everything
-    else in float32; inference is always float32.
+    of training after which the first layer stops learning (None: ``DEFAULT_FREEZE_FIRST``). ``precision`` "auto"
+    trains conv and full in bfloat16 autocast where the hardware has bf16 units (AMX CPUs, recent GPUs) and
+    everything else in float32; inference is always float32. Every parameter and its range is declared in
+    ``nnlab.settings.ClassifierParams``.
     """
 
-    def __init__(
-        self,
-        model: str = "conv",
-        epochs: int = 5,
-        batch_size: int | None = None,
-        optimizer: str = "adam",
-        lr: float | None = None,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
-        schedule: str = "onecycle",
-        shuffle: bool = True,
-        precision: str = "auto",
-        freeze_first: float | None = None,
-        device: str = "auto",
-        seed: int = 0,
-    ) -> None:
-        self.model = model
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.lr = lr
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.shuffle = shuffle
-        self.precision = precision
-        self.freeze_first = freeze_first
-        self.device = device
-        self.seed = seed
+    __init__ = estimator_init(ClassifierParams)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # pixels: uint8 0..255 or floats 0..1
+        tags.classifier_tags.multi_class = True
+        tags.non_deterministic = False  # on the CPU the same seed gives the same numbers
+        return tags
 
     # -------------------------------------------------------------------------------------------- training
-
-    def _check_params(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"model {self.model!r}: must be one of {', '.join(MODEL_NAMES)}")
-        if self.optimizer not in ("adam", "adamw", "sgd"):
-            raise ValueError(f"optimizer {self.optimizer!r}: must be adam, adamw or sgd")
-        if self.schedule not in ("onecycle", "constant"):
-            raise ValueError(f"schedule {self.schedule!r}: must be onecycle or constant")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision {self.precision!r}: must be auto, fp32 or bf16")
-        if self.epochs < 1 or (self.batch_size is not None and self.batch_size < 1):
-            raise ValueError("epochs and batch_size must be >= 1")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError("lr must be a finite number > 0")
-        if self.freeze_first is not None and not 0.0 <= self.freeze_first <= 1.0:
-            raise ValueError("freeze_first must be a fraction between 0 and 1")
-
-    def _make_optimizer(self, module: nn.Module, steps: int) -> tuple[torch.optim.Optimizer, Any]:
-        params = list(module.parameters())
-        lr = self.lr_
-        if self.optimizer == "sgd":
-            kind: Any = torch.optim.SGD
-            options: dict[str, Any] = {"momentum": self.momentum}
-        else:
-            kind = torch.optim.AdamW if self.optimizer == "adamw" else torch.optim.Adam
-            options = {}
-        try:  # one fused kernel per step instead of a loop over tensors, where this torch has it
-            opt = kind(params, lr=lr, weight_decay=self.weight_decay, fused=True, **options)
-        except (RuntimeError, TypeError, ValueError):
-            opt = kind(params, lr=lr, weight_decay=self.weight_decay, **options)
-        scheduler = None
-        if self.schedule == "onecycle":
-            scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=lr, total_steps=steps, pct_start=0.25, cycle_momentum=self.optimizer == "sgd"
-            )
-        return opt, scheduler
 
     def fit(
         self,
@@ -242,94 +237,142 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         progress: Callable[[Progress], None] | None = None,
     ) -> NNClassifier:
         """Train on images X and labels y; ``validation`` (X, y) adds a held-out accuracy to each epoch of
-        ``history_``; ``progress`` is called every few batches. Raises TrainingDiverged on a non-finite loss."""
-        self._check_params()
-        device = resolve_device(self.device)
-        images = prepare_images(X)
-        labels_raw = np.asarray(y)
-        if labels_raw.shape != (len(images),):
-            raise ValueError(f"y has shape {labels_raw.shape}; expected ({len(images)},)")
-        self.classes_ = np.unique(labels_raw)
-        if len(self.classes_) > 10:
-            raise ValueError(f"y has {len(self.classes_)} classes; the lab's networks have 10 outputs")
-        targets = torch.from_numpy(np.searchsorted(self.classes_, labels_raw).astype(np.int64))
-        channels_last = self.model == "conv" and device.type == "cpu"
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        images = images.to(device)
-        targets = targets.to(device)
-        # bf16 units pay off for conv and full; the linear model is too small to gain from them
-        self.bf16_ = self.precision == "bf16" or (
-            self.precision == "auto" and self.model != "linear" and bf16_is_fast(device)
-        )
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            module = build_model(self.model)
-        module = module.to(device, memory_format=memory_format)
-        self.module_ = module
-        n = len(images)
-        self.batch_size_ = auto_batch_size(n) if self.batch_size is None else self.batch_size
-        self.lr_ = DEFAULT_LR[self.optimizer][self.model] if self.lr is None else self.lr
-        batch = min(self.batch_size_, n)
-        steps_per_epoch = math.ceil(n / batch)
-        opt, scheduler = self._make_optimizer(module, self.epochs * steps_per_epoch)
-        generator = torch.Generator().manual_seed(self.seed)
-        total_steps = self.epochs * steps_per_epoch
-        self.freeze_first_ = DEFAULT_FREEZE_FIRST[self.model] if self.freeze_first is None else self.freeze_first
-        freeze_step = math.ceil(self.freeze_first_ * total_steps) if self.model != "linear" else total_steps
-        global_step = 0
-        k = len(self.classes_)
+        ``history_``; ``progress`` is called every few batches. Raises TrainingDiverged when the loss becomes
+        non-finite or explodes."""
+        training = self._prepare(X, y)
         self.history_: list[dict[str, float]] = []
         started = time.perf_counter()
         for epoch in range(1, self.epochs + 1):
-            module.train()
-            epoch_started = time.perf_counter()
-            epoch_images, epoch_targets = images, targets
-            if self.shuffle:  # one gather per epoch; minibatches are then contiguous slices
-                order = torch.randperm(n, generator=generator).to(device)
-                epoch_images = PreparedImages(images.raw.index_select(0, order))
-                epoch_targets = targets.index_select(0, order)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            for step, start in enumerate(range(0, n, batch)):
-                if global_step == freeze_step:
-                    _first_layer(module).requires_grad_(False)
-                global_step += 1
-                xb = epoch_images.scaled(slice(start, start + batch)).contiguous(memory_format=memory_format)
-                yb = epoch_targets[start : start + batch]  # xb: (B, 1, 28, 28)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16_):
-                    logits = module(xb)[:, :k]  # (B, K)
-                loss = nn.functional.cross_entropy(logits.float(), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if scheduler is not None:
-                    scheduler.step()
-                loss_sum += loss.detach() * len(yb)
-                correct += (logits.detach().argmax(1) == yb).sum()
-                if step % 20 == 19 or start + batch >= n:
-                    seen = min(start + batch, n)
-                    mean_loss = loss_sum.item() / seen
-                    if not math.isfinite(mean_loss):
-                        raise TrainingDiverged(
-                            f"the {self.model} model's loss became non-finite in epoch {epoch}; "
-                            f"try a smaller --lr (it was {self.lr_:g})"
-                        )
-                    if progress is not None:
-                        progress(Progress(epoch, self.epochs, seen, n, mean_loss))
-            row = {
-                "epoch": epoch,
-                "loss": loss_sum.item() / n,
-                "train_accuracy": correct.item() / n,
-                "seconds": time.perf_counter() - epoch_started,
-            }
-            row["images_per_second"] = n / row["seconds"]
+            row = self._run_epoch(training, epoch, progress)
             if validation is not None:
                 row["validation_accuracy"] = self.score(*validation)
             self.history_.append(row)
         self.fit_seconds_ = time.perf_counter() - started
-        self.n_features_in_ = 784
         return self
+
+    def _prepare(self, X: Any, y: Any) -> _Training:
+        """Check the parameters and the data, build the network, its optimizer and its schedule."""
+        params = check_params(ClassifierParams, self.get_params())
+        device = resolve_device(params.device)
+        images = prepare_images(X)
+        n = len(images)
+        if n == 0:
+            raise ValueError("Found array with 0 sample(s) (shape=(0, 28, 28)); fit needs at least one image")
+        labels = _labels(y, n)
+        self.classes_ = np.unique(labels)
+        if len(self.classes_) > OUTPUTS:
+            raise ValueError(f"y has {len(self.classes_)} classes; the lab's networks have {OUTPUTS} outputs")
+        targets = torch.from_numpy(np.searchsorted(self.classes_, labels).astype(np.int64))
+        memory_format = (
+            torch.channels_last if params.model == "conv" and device.type == "cpu" else torch.contiguous_format
+        )
+        # bf16 units pay off for conv and full; the linear model is too small to gain from them
+        self.bf16_ = params.precision == "bf16" or (
+            params.precision == "auto" and params.model != "linear" and bf16_is_fast(device)
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(params.seed)
+            module = build_model(params.model)
+        self.module_ = module.to(device, memory_format=memory_format)
+        self.n_features_in_ = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+        self.batch_size_ = auto_batch_size(n) if params.batch_size is None else params.batch_size
+        self.lr_ = DEFAULT_LR[params.optimizer][params.model] if params.lr is None else params.lr
+        self.freeze_first_ = DEFAULT_FREEZE_FIRST[params.model] if params.freeze_first is None else params.freeze_first
+        batch = min(self.batch_size_, n)
+        total_steps = params.epochs * math.ceil(n / batch)
+        optimizer, scheduler = self._make_optimizer(self.module_, params, total_steps)
+        freezes = params.model != "linear"  # the linear model's first layer is all of it
+        return _Training(
+            device=device,
+            images=images.to(device),
+            targets=targets.to(device),
+            module=self.module_,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            memory_format=memory_format,
+            batch=batch,
+            steps_done=0,
+            freeze_step=math.ceil(self.freeze_first_ * total_steps) if freezes else total_steps,
+            generator=torch.Generator().manual_seed(params.seed),
+            loss_limit=DIVERGED_LOSS_FACTOR * max(math.log(len(self.classes_)), 1.0),
+        )
+
+    def _make_optimizer(self, module: nn.Module, params: ClassifierParams, steps: int) -> tuple[Any, Any]:
+        if params.optimizer == "sgd":
+            kind: Any = torch.optim.SGD
+            options: dict[str, Any] = {"momentum": params.momentum}
+        else:
+            kind = torch.optim.AdamW if params.optimizer == "adamw" else torch.optim.Adam
+            options = {}
+        parameters = list(module.parameters())
+        try:  # one fused kernel per step instead of a loop over tensors, where this torch has it
+            optimizer = kind(parameters, lr=self.lr_, weight_decay=params.weight_decay, fused=True, **options)
+        except (RuntimeError, TypeError, ValueError):
+            optimizer = kind(parameters, lr=self.lr_, weight_decay=params.weight_decay, **options)
+        scheduler = None
+        if params.schedule == "onecycle":
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(one_cycle, total=steps))
+        return optimizer, scheduler
+
+    def _run_epoch(
+        self, training: _Training, epoch: int, progress: Callable[[Progress], None] | None
+    ) -> dict[str, float]:
+        """One pass over the training data in minibatches; returns the epoch's history row."""
+        training.module.train()
+        started = time.perf_counter()
+        n = len(training.images)
+        images, targets = training.images, training.targets
+        if self.shuffle:  # one gather per epoch; minibatches are then contiguous slices
+            order = torch.randperm(n, generator=training.generator).to(training.device)
+            images = PreparedImages(images.raw.index_select(0, order))
+            targets = targets.index_select(0, order)
+        loss_sum = torch.zeros((), device=training.device)
+        correct = torch.zeros((), dtype=torch.int64, device=training.device)
+        for step, start in enumerate(range(0, n, training.batch)):
+            end = min(start + training.batch, n)
+            xb = images.scaled(slice(start, end)).contiguous(memory_format=training.memory_format)  # (B, 1, 28, 28)
+            yb = targets[start:end]  # (B,)
+            loss, logits = self._train_step(training, xb, yb)
+            loss_sum += loss * len(yb)
+            correct += (logits.argmax(1) == yb).sum()
+            if step % 20 == 19 or end == n:
+                mean_loss = loss_sum.item() / end
+                self._check_divergence(mean_loss, training.loss_limit, epoch)
+                if progress is not None:
+                    progress(Progress(epoch, self.epochs, end, n, mean_loss))
+        seconds = time.perf_counter() - started
+        return {
+            "epoch": epoch,
+            "loss": loss_sum.item() / n,
+            "train_accuracy": correct.item() / n,
+            "seconds": seconds,
+            "images_per_second": n / seconds if seconds > 0 else 0.0,
+        }
+
+    def _train_step(self, training: _Training, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on a minibatch; returns its loss and logits, detached."""
+        if training.steps_done == training.freeze_step:
+            _first_layer(training.module).requires_grad_(False)
+        training.steps_done += 1
+        k = len(self.classes_)
+        with torch.autocast(training.device.type, dtype=torch.bfloat16, enabled=self.bf16_):
+            logits = training.module(xb)[:, :k]  # (B, K)
+        loss = nn.functional.cross_entropy(logits.float(), yb, label_smoothing=self.label_smoothing)
+        training.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        training.optimizer.step()
+        if training.scheduler is not None:
+            training.scheduler.step()
+        return loss.detach(), logits.detach()
+
+    def _check_divergence(self, mean_loss: float, limit: float, epoch: int) -> None:
+        if math.isfinite(mean_loss) and mean_loss <= limit:
+            return
+        what = "became non-finite" if not math.isfinite(mean_loss) else f"exploded to {mean_loss:.3g}"
+        raise TrainingDiverged(
+            f"the {self.model} model's loss {what} in epoch {epoch}; try a smaller ", Name("lr"),
+            f" (it was {self.lr_:g})",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------------------------------- inference
 
@@ -339,8 +382,9 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
             raise NotFittedError("this NNClassifier is not fitted yet; call fit or NNClassifier.load first")
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """The logits (N, K) in float32, computed in large batches without gradients."""
+    def logits(self, X: Any) -> np.ndarray:
+        """The network's outputs for the known classes (N, K) in float32, computed in large batches without
+        gradients."""
         self._check_fitted()
         images = prepare_images(X)
         module = self.module_
@@ -356,9 +400,15 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
                 outputs.append(module(xb)[:, :k].float().cpu())
         return torch.cat(outputs).numpy() if outputs else np.zeros((0, k), np.float32)
 
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The logits (N, K); with two classes, as scikit-learn expects, one score per image (N,): the second
+        class's logit minus the first's, positive where the second class is predicted."""
+        logits = self.logits(X)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
+
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log class probabilities (N, K), from a log-softmax of the logits in float64."""
-        logits = self.decision_function(X).astype(np.float64)
+        logits = self.logits(X).astype(np.float64)
         shifted = logits - logits.max(axis=1, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -368,18 +418,19 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each image."""
-        logits = self.decision_function(X)
-        return self.classes_[logits.argmax(axis=1)]
+        best = self.logits(X).argmax(axis=1)
+        return self.classes_[best]
 
     # ------------------------------------------------------------------------------------------ checkpoints
 
-    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-        """Write the weights, the settings, the classes, the history and ``metadata`` (plain data, such as the
-        dataset it was trained on) to ``path`` atomically."""
+    def checkpoint_bytes(self, metadata: dict[str, Any] | None = None) -> bytes:
+        """The checkpoint as bytes: the weights, the parameters, the classes, the history and ``metadata``
+        (plain data, such as the dataset it was trained on). Non-finite weights are refused."""
         self._check_fitted()
-        from nnlab.files import write_atomic
-
-        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        state = {key: value.detach().cpu() for key, value in self.module_.state_dict().items()}
+        for key, tensor in state.items():
+            if not torch.isfinite(tensor).all():
+                raise TrainingDiverged(f"the {self.model} model's weight {key} is not finite; nothing was saved")
         checkpoint = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -389,50 +440,27 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             "metadata": dict(metadata or {}),
             "state_dict": state,
         }
-        return write_atomic(Path(path), lambda handle: torch.save(checkpoint, handle))
+        buffer = io.BytesIO()  # in memory first: a full disk is then an ordinary write error, not torch's
+        torch.save(checkpoint, buffer)
+        return buffer.getvalue()
+
+    def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+        """Write the checkpoint (:meth:`checkpoint_bytes`) to ``path`` atomically."""
+        from nnlab.files import write_atomic
+
+        data = self.checkpoint_bytes(metadata)
+        return write_atomic(Path(path), lambda handle: handle.write(data))
 
     @classmethod
     def load(cls, path: str | Path, model: str | None = None, device: str = "cpu") -> NNClassifier:
         """Read a checkpoint written by :meth:`save`; never executes code from the file (weights only).
 
-        ``model`` checks that the checkpoint is of that architecture. Raises CheckpointError naming the file.
+        Every field is checked; ``model`` checks that the checkpoint is of that architecture. Raises
+        CheckpointError naming the file and what is wrong with it.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint {path}: no such file; train one with 'nnlab mnist' first")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for foreign or damaged files
-            reason = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(
-                f"checkpoint {path}: not a readable weights file ({reason}); retrain with 'nnlab mnist'"
-            ) from None
-        if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint {path}: not an nnlab classifier checkpoint; retrain with 'nnlab mnist'")
-        params = checkpoint.get("params", {})
-        stored_model = params.get("model")
-        if model is not None and stored_model != model:
-            raise CheckpointError(
-                f"checkpoint {path}: holds the {stored_model!r} model, not {model!r}; pass --model {stored_model} "
-                "or another --checkpoint"
-            )
-        try:
-            estimator = cls(**{**params, "device": device})
-            estimator._check_params()
-            module = build_model(estimator.model)
-            module.load_state_dict(checkpoint["state_dict"], strict=True)
-            estimator.classes_ = np.asarray(checkpoint["classes"])
-        except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-            reason = str(exc).strip().splitlines()[0][:100]
-            raise CheckpointError(
-                f"checkpoint {path}: the weights do not fit the {stored_model!r} architecture ({reason})"
-            ) from None
-        target = resolve_device(device)
-        memory_format = torch.channels_last if estimator.model == "conv" and target.type == "cpu" else None
-        estimator.module_ = (
-            module.to(target) if memory_format is None else module.to(target, memory_format=memory_format)
-        )
-        estimator.history_ = list(checkpoint.get("history", []))
-        estimator.metadata_ = dict(checkpoint.get("metadata", {}))
-        estimator.n_features_in_ = 784
-        return estimator
+        from nnlab import checkpoints
+
+        return checkpoints.load(cls, Path(path), model, device)
+
+
+__all__ = ["CheckpointError", "NNClassifier", "Progress", "auto_batch_size", "prepare_images", "resolve_device"]

@@ -1,4 +1,7 @@
-"""How sure is a classifier? Log-domain confidence, ranking, per-class summary and calibration. Pure NumPy.
+"""How sure is a classifier? Log-domain confidence, ranking, per-class summary and calibration.
+
+:func:`analyse` is pure NumPy; :func:`run_confidence` is the experiment of ``nnlab confidence``: it loads the
+checkpoint (or trains the model) and analyses its predictions on the test set.
 
 The confidence of a prediction is the largest softmax probability, ``p_max = exp(y_max) / sum_c exp(y_c)``.
 Its logarithm is ``log p_max = -log(1 + sum_{c != argmax} exp(y_c - y_max))``, computed with ``log1p`` so that
@@ -8,10 +11,20 @@ near-certain predictions, whose p_max rounds to 1 in floating point, keep distin
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from nnlab.errors import CheckpointError, Message, SettingError
+from nnlab.files import file_kind
+
+if TYPE_CHECKING:
+    from nnlab.classifier import NNClassifier, Progress
+    from nnlab.data import Dataset
+    from nnlab.settings import ConfidenceSettings
 
 ECE_BINS = 15
 
@@ -78,6 +91,15 @@ class ConfidenceResult:
         counts = Counter(int(self.labels[i]) for i in indices)
         return [(self.classes[c], n) for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
+    def per_digit_counts(self, indices: np.ndarray) -> list[int]:
+        """How many of ``indices`` belong to each class (by true label), in class order."""
+        return np.bincount(self.labels[indices], minlength=len(self.classes)).tolist()
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on the whole test set."""
+        return float((self.predictions == self.labels).mean()) if len(self.labels) else 0.0
+
 
 def calibration(
     confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS
@@ -126,3 +148,77 @@ def analyse(
         )
     result.ece, result.bins = calibration(confidence, correct)
     return result
+
+
+# ------------------------------------------------------------------------------------------- the experiment
+
+
+@dataclass
+class ConfidenceRun:
+    """What ``nnlab confidence`` did: the analysis, and where the model came from."""
+
+    analysis: ConfidenceResult
+    dataset: Dataset
+    classifier: NNClassifier
+    checkpoint: Path | None  # the checkpoint read; None when the model was trained by this run
+    warnings: list[Message] = field(default_factory=list)
+
+    @property
+    def trained_now(self) -> bool:
+        return self.checkpoint is None
+
+
+def checkpoint_to_use(settings: ConfidenceSettings) -> Path | None:
+    """The checkpoint to analyse: ``checkpoint`` if given (it must exist), else ``OUT/mnist/MODEL.pt``, else the
+    one an earlier ``nnlab confidence`` trained (``OUT/confidence/MODEL.pt``); None: train the model now."""
+    if settings.checkpoint is not None:
+        path = Path(settings.checkpoint)
+        kind = file_kind(path)
+        if kind != "file":
+            found = "no such file" if kind.startswith("missing") else f"is a {kind}, not a file"
+            raise SettingError("checkpoint", settings.checkpoint,
+                               (f"an existing checkpoint file ({found}); train one with 'nnlab mnist'",))  # fmt: skip
+        return path
+    for folder in ("mnist", "confidence"):
+        path = Path(settings.out) / folder / f"{settings.model}.pt"
+        if file_kind(path) == "file":
+            return path
+    return None
+
+
+def run_confidence(
+    settings: ConfidenceSettings,
+    dataset: Dataset,
+    checkpoint: Path | None,
+    progress: Callable[[str, Progress], None] | None = None,
+) -> ConfidenceRun:
+    """Analyse the confidence of the model in ``checkpoint`` on the test set; with no checkpoint, train the model
+    first with ``settings``' training settings.
+
+    Raises SettingError when ``top`` exceeds half the test set, CheckpointError when the checkpoint does not fit
+    the dataset's classes.
+    """
+    from nnlab.classifier import NNClassifier
+
+    half = len(dataset.test_labels) // 2
+    if settings.top > half:
+        raise SettingError("top", settings.top, (f"at most half the test set ({half})",))
+    warnings: list[Message] = []
+    if checkpoint is not None:
+        classifier = NNClassifier.load(checkpoint, model=settings.model, device=settings.device)
+        expected = list(range(len(dataset.classes)))
+        if classifier.classes_.tolist() != expected:
+            raise CheckpointError(
+                f"checkpoint {checkpoint}: trained on classes {classifier.classes_.tolist()}, but {dataset.name} has "
+                f"classes {expected[0]}..{expected[-1]}; pass a checkpoint trained on this data"
+            )
+        trained_on = (classifier.metadata_.get("dataset") or {}).get("name")
+        if trained_on and trained_on != dataset.name:
+            warnings.append(Message(f"{checkpoint} was trained on {trained_on}, not on {dataset.name}"))
+    else:
+        classifier = NNClassifier(**settings.classifier_params())
+        report = None if progress is None else (lambda event: progress(settings.model, event))
+        classifier.fit(dataset.train_images, dataset.train_labels, progress=report)
+    analysis = analyse(classifier.logits(dataset.test_images), dataset.test_labels, dataset.classes, settings.top,
+                       settings.model, dataset.name)  # fmt: skip
+    return ConfidenceRun(analysis, dataset, classifier, checkpoint, warnings)

@@ -1,16 +1,35 @@
-"""The one way nnlab writes files: atomically, so a failed run never leaves a half-written output."""
+"""Every file nnlab writes goes through here: atomically, in consistent sets, under a lock on the output folder.
+
+- :func:`atomic_path` writes one file under a temporary name and renames it into place once complete.
+- :class:`OutputSet` writes all the files of one run of a command that way, but renames them into place together
+  (:meth:`OutputSet.commit`), with Ctrl-C and SIGTERM held back, and then removes the previous run's files that
+  the new set does not have. Until then the folder holds the previous run's files untouched; a failed or
+  interrupted run leaves no temporary file behind.
+- :func:`output_lock` keeps two runs from writing into one output folder at the same time.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import errno
 import json
 import os
+import re
+import signal
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
-from nnlab.errors import OutputError
+from nnlab.errors import Name, OutputError
+
+LOCK_NAME = ".nnlab.lock"
+LOCK_HOLDER_NAME = ".nnlab.lock.json"
+# Temporary files are hidden and carry ".tmp" before their suffix: ".conv.x1y2z3.tmp.pt".
+_TEMPORARY = re.compile(r"^\..+\.tmp(\.[A-Za-z0-9]+)?$")
 
 
 def _current_umask() -> int:
@@ -23,45 +42,70 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()
 
 
-def prepare_output_dir(path: Path, option: str = "--out") -> Path:
-    """Create ``path`` (and parents) and check that it is writable, or raise OutputError naming ``option``."""
+def describe_os_error(exc: OSError) -> str:
+    """The reason of an OSError in a few words ("No space left on device")."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def prepare_output_dir(path: Path, setting: str = "out") -> Path:
+    """Create ``path`` (and parents) and check that it is a writable folder, or raise OutputError naming the
+    setting it came from."""
     path = Path(path)
+    where = (Name(setting), f" {path}")
+    advice = ("; choose another ", Name(setting))
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(*where, ": is a file, not a folder", *advice) from None
     except OSError as exc:
-        raise OutputError(
-            f"{option} {path}: cannot create the folder ({exc.strerror}); choose another {option}"
-        ) from None
+        if exc.errno == errno.ENOTDIR:
+            raise OutputError(*where, ": a part of this path is a file, not a folder", *advice) from None
+        raise OutputError(*where, f": cannot create the folder ({describe_os_error(exc)})", *advice) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: the folder is not writable; choose another {option}")
+        raise OutputError(*where, ": the folder is not writable", *advice)
     return path
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on failure removed.
+def _write_failure(path: Path, exc: OSError) -> OutputError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"cannot write {path}: no space left on the device; free some space or choose another ",
+                           Name("out"))  # fmt: skip
+    return OutputError(f"cannot write {path}: {describe_os_error(exc)}; choose another ", Name("out"))
 
-    The temporary file keeps ``path``'s suffix so that writers that infer the format from it still work.
-    """
+
+def temporary_path(path: Path) -> Path:
+    """A new, empty, hidden temporary file beside ``path`` that keeps its suffix (writers infer the format from
+    it)."""
     path = Path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}; choose another output folder") from None
+        raise _write_failure(path, exc) from None
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(tmp: Path, path: Path) -> Iterator[None]:
     try:
-        yield tmp
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+        yield
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):  # a full disk, a folder removed mid-run, ...
-            raise OutputError(
-                f"cannot write {path}: {exc.strerror or exc}; free space or choose another --out"
-            ) from None
+            raise _write_failure(path, exc) from None
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on failure removed."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    with _removed_on_failure(tmp, path):
+        yield tmp
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, path)
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -76,6 +120,224 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def json_text(data: Any) -> str:
+    """Indented, strict JSON (no NaN or infinity)."""
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically."""
-    return write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    return write_text_atomic(path, json_text(data))
+
+
+# ------------------------------------------------------------------------------------------ signals held
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back Ctrl-C and SIGTERM for the duration; one that arrived meanwhile is delivered right after.
+
+    Used around the few renames that put a set of outputs in place, so that a signal never leaves half a set.
+    Only the main thread can change signal handlers; elsewhere this holds nothing back.
+    """
+    received: list[int] = []
+
+    def remember(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    try:
+        previous = {signum: signal.signal(signum, remember) for signum in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[0])
+
+
+# ------------------------------------------------------------------------------------------- output sets
+
+
+def remove_temporary_files(folder: Path) -> None:
+    """Remove temporary files that a killed run (SIGKILL, power loss) left in ``folder``."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if _TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+class OutputSet:
+    """The files one run of a command writes into ``folder``, put in place together.
+
+    ``path(name)`` gives the temporary file to write ``name`` into; :meth:`commit` renames every written file into
+    place and then removes the files of earlier runs that ``owned`` recognises (by name) and the new set lacks.
+    Leaving the ``with`` block by an exception, or :meth:`discard`, removes the temporary files instead and leaves
+    the folder as it was. Meant to be used under :func:`output_lock`.
+    """
+
+    def __init__(self, folder: Path, owned: Callable[[str], bool]) -> None:
+        self.folder = prepare_output_dir(folder)
+        self.owned = owned
+        self._staged: dict[str, Path] = {}
+        self._kept: list[str] = []
+        remove_temporary_files(self.folder)
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        if kind is not None:
+            self.discard()
+
+    def final(self, name: str) -> Path:
+        """Where ``name`` will be once the set is committed."""
+        return self.folder / name
+
+    def path(self, name: str) -> Path:
+        """A temporary file to write ``name`` into (created empty, replaced if asked for again)."""
+        if name in self._staged:
+            self._staged.pop(name).unlink(missing_ok=True)
+        tmp = temporary_path(self.final(name))
+        self._staged[name] = tmp
+        return tmp
+
+    @contextlib.contextmanager
+    def writing(self, name: str) -> Iterator[Path]:
+        """``path(name)``, turning a failed write (a full disk) into OutputError and forgetting the file."""
+        tmp = self.path(name)
+        try:
+            with _removed_on_failure(tmp, self.final(name)):
+                yield tmp
+        except BaseException:
+            self._staged.pop(name, None)
+            raise
+
+    def write_bytes(self, name: str, write: Callable[[IO[bytes]], Any]) -> Path:
+        """Write ``name`` with ``write(file)``; returns its final path."""
+        with self.writing(name) as tmp, open(tmp, "wb") as handle:
+            write(handle)
+        return self.final(name)
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write ``data`` as strict JSON into ``name``; returns its final path."""
+        text = json_text(data).encode("utf-8")
+        return self.write_bytes(name, lambda handle: handle.write(text))
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the set so far: files kept, then files written, in order."""
+        return [*self._kept, *self._staged]
+
+    def keep(self, name: str) -> Path:
+        """Make the file ``name`` already in the folder part of the new set, unchanged; returns its path."""
+        if name not in self._kept:
+            self._kept.append(name)
+        return self.final(name)
+
+    def take(self, name: str) -> Path:
+        """Remove ``name`` from this set and return its temporary file, which the caller now owns."""
+        return self._staged.pop(name)
+
+    def commit(self, last: str | None = None) -> list[Path]:
+        """Put every written file in place (``last`` after the others: the file that describes the set), then
+        remove the earlier runs' files the set does not have. Returns the final paths, in the order written."""
+        order = [name for name in self._staged if name != last] + ([last] if last in self._staged else [])
+        stale = [
+            entry.name
+            for entry in os.scandir(self.folder)
+            if entry.name not in self._staged
+            and entry.name not in self._kept
+            and self.owned(entry.name)
+            and entry.is_file(follow_symlinks=False)
+        ]
+        with signals_held():
+            for name in order:
+                os.chmod(self._staged[name], _FILE_MODE)
+                os.replace(self._staged[name], self.final(name))
+            for name in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.folder / name)
+        written = [self.final(name) for name in [*self._kept, *self._staged]]
+        self._staged.clear()
+        return written
+
+    def discard(self) -> None:
+        """Remove every temporary file of this set; the folder is as it was."""
+        for tmp in self._staged.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self._staged.clear()
+
+
+# ------------------------------------------------------------------------------------------------ locking
+
+
+def _holder_text(folder: Path) -> str:
+    try:
+        with open(folder / LOCK_HOLDER_NAME, "rb") as handle:
+            holder = json.loads(handle.read(4096))
+        return f"'{holder['command']}' (process {int(holder['pid'])}, since {holder['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another nnlab run"
+
+
+@contextlib.contextmanager
+def output_lock(folder: Path, command: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
+                ) -> Iterator[None]:  # fmt: skip
+    """Hold the lock on the output folder ``folder`` for the duration.
+
+    When another run holds it: raise OutputError naming that run, or with ``wait`` call ``on_wait(holder)`` and
+    wait until it is free. The lock is released when the process ends, however it ends.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = prepare_output_dir(folder)
+    lock = FileLock(folder / LOCK_NAME)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _holder_text(folder)
+        if not wait:
+            raise OutputError(f"{folder} is in use by {holder}; wait for it to finish or pass ", Name("wait", True)
+                              ) from None  # fmt: skip
+        if on_wait is not None:
+            on_wait(holder)
+        lock.acquire()
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot take the lock on the folder ({describe_os_error(exc)})") from None
+    try:
+        since = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        with contextlib.suppress(OutputError):  # who holds the lock is a courtesy to other runs, not a result
+            write_json_atomic(folder / LOCK_HOLDER_NAME, {"command": command, "pid": os.getpid(), "since": since})
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(folder / LOCK_HOLDER_NAME)
+        lock.release()
+
+
+def file_kind(path: Path) -> str:
+    """'file', 'folder', 'missing', or what else is there ('FIFO', 'socket', 'device', ...), without following
+    into it; errors (a name too long, no permission) say why the path cannot be looked at."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except NotADirectoryError:
+        return "missing (a part of the path is a file)"
+    except OSError as exc:
+        return f"unreadable ({describe_os_error(exc)})"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device"

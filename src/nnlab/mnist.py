@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnlab.classifier import NNClassifier, PreparedImages, Progress, prepare_images
-from nnlab.config import MnistConfig
 from nnlab.data import Dataset
+from nnlab.errors import Message, Name
 from nnlab.models import count_parameters
+from nnlab.settings import MnistSettings
 
 
 @dataclass
@@ -26,7 +27,6 @@ class ModelResult:
     fit_seconds: float
     parameters: int
     confusion: np.ndarray  # (10, 10) counts on the whole test set, rows = true class, columns = prediction
-    checkpoint: str | None = None
 
     def lab_line(self) -> str:
         """The original notebook's output line."""
@@ -35,10 +35,16 @@ class ModelResult:
 
 @dataclass
 class MnistResult:
-    config: MnistConfig
+    """Everything ``nnlab mnist`` computed: one ModelResult per model, in the order trained."""
+
+    config: MnistSettings
     dataset: Dataset
-    models: dict[str, ModelResult] = field(default_factory=dict)
-    seconds: float = 0.0
+    train_size: int  # training images used
+    eval_train: int  # training images the lab's train accuracy was measured on
+    eval_test: int  # test images the lab's test accuracy was measured on
+    models: dict[str, ModelResult]
+    seconds: float
+    warnings: list[Message] = field(default_factory=list)
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -48,8 +54,7 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int =
 
 def training_subset(dataset: Dataset, train_size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``train_size`` training images (all when None)."""
-    end = None if train_size is None else train_size
-    return dataset.train_images[:end], dataset.train_labels[:end]
+    return dataset.train_images[:train_size], dataset.train_labels[:train_size]
 
 
 def evaluate(
@@ -65,12 +70,11 @@ def evaluate(
     test_images, test_labels = test
     test_predictions = classifier.predict(test_images)
     train_predictions = classifier.predict(train[0][:eval_size])
-    train_labels = train[1][:eval_size]
     first = slice(0, eval_size)
     return ModelResult(
         name=name,
         classifier=classifier,
-        train_accuracy=float(np.mean(train_predictions == train_labels)),
+        train_accuracy=float(np.mean(train_predictions == train[1][:eval_size])),
         test_accuracy=float(np.mean(test_predictions[first] == test_labels[first])),
         test_accuracy_all=float(np.mean(test_predictions == test_labels)),
         fit_seconds=classifier.fit_seconds_,
@@ -80,7 +84,7 @@ def evaluate(
 
 
 def run_mnist(
-    config: MnistConfig,
+    config: MnistSettings,
     dataset: Dataset,
     progress: Callable[[str, Progress], None] | None = None,
     on_model_done: Callable[[ModelResult], None] | None = None,
@@ -88,22 +92,40 @@ def run_mnist(
     """Train each of ``config.models`` on the dataset and evaluate it.
 
     ``progress(model, Progress)`` is called during training; ``on_model_done(result)`` right after each model
-    is evaluated (the CLI saves its checkpoint there, so an interrupted run keeps finished models).
+    is evaluated (the command saves its checkpoint there, so that an interrupted run keeps finished models).
     """
     started = time.perf_counter()
     train_images, y = training_subset(dataset, config.train_size)
     X = prepare_images(train_images)  # converted once for all models
     test = (prepare_images(dataset.test_images), dataset.test_labels)
-    eval_size = min(config.eval_size, len(dataset.test_labels))
-    held_out = (test[0][:eval_size], test[1][:eval_size])
-    result = MnistResult(config=config, dataset=dataset)
+    eval_test = min(config.eval_size, len(dataset.test_labels))
+    held_out = (test[0][:eval_test], test[1][:eval_test])
+    models: dict[str, ModelResult] = {}
     for name in config.models:
-        classifier = NNClassifier(model=name, **config.classifier_params())
+        classifier = NNClassifier(**config.classifier_params(name))
         report = None if progress is None else (lambda event, name=name: progress(name, event))
         classifier.fit(X, y, validation=held_out, progress=report)
-        model_result = evaluate(name, classifier, (X, y), test, eval_size, len(dataset.classes))
-        result.models[name] = model_result
+        models[name] = evaluate(name, classifier, (X, y), test, config.eval_size, len(dataset.classes))
         if on_model_done is not None:
-            on_model_done(model_result)
-    result.seconds = time.perf_counter() - started
-    return result
+            on_model_done(models[name])
+    return mnist_result(config, dataset, models, time.perf_counter() - started)
+
+
+def mnist_result(config: MnistSettings, dataset: Dataset, models: dict[str, ModelResult], seconds: float
+                 ) -> MnistResult:  # fmt: skip
+    """The result of training ``models`` (all of ``config.models``, or those an interrupted run finished)."""
+    used = len(training_subset(dataset, config.train_size)[1])
+    warnings = []
+    if config.train_size is not None and config.train_size > used:
+        warnings.append(Message(Name("train_size"), f" {config.train_size} is more than the {used} training "
+                                f"images of {dataset.name}; trained on all {used}"))  # fmt: skip
+    return MnistResult(
+        config=config,
+        dataset=dataset,
+        train_size=used,
+        eval_train=min(config.eval_size, used),
+        eval_test=min(config.eval_size, len(dataset.test_labels)),
+        models=models,
+        seconds=seconds,
+        warnings=warnings,
+    )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from nnlab.config import MoonsConfig
-from nnlab.errors import TrainingDiverged
+from nnlab.errors import Name, TrainingDiverged
 from nnlab.scratch import TwoLayerNet
+from nnlab.settings import MoonsSettings
 
 GRID_LIMIT = 4.0
 GRID_POINTS = 100
@@ -19,14 +19,13 @@ GRID_POINTS = 100
 class MoonsResult:
     """Everything the moons run computed; plots and reports read it, nothing here does I/O."""
 
-    config: MoonsConfig
+    config: MoonsSettings
     X: np.ndarray  # (N, 2) inputs in the lab's scale
     T: np.ndarray  # (N,) labels in {-1, +1}
     grid: np.ndarray  # (P,) the coordinates of both picture axes
     history: list[dict[str, float]]  # one row per iteration 0..iters: iteration, error, accuracy
     boundaries: dict[int, np.ndarray]  # iteration -> network output on the grid, (P, P) [row = y, col = x]
-    seconds: float = 0.0
-    files: list[str] = field(default_factory=list)
+    seconds: float  # the training's own time
 
     @property
     def snapshots(self) -> tuple[int, ...]:
@@ -34,6 +33,16 @@ class MoonsResult:
 
     def error_at(self, iteration: int) -> float:
         return self.history[iteration]["error"]
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last row of the history: error and accuracy after training."""
+        return self.history[-1]
+
+    @property
+    def zero_error_iteration(self) -> int | None:
+        """The first iteration at which the error is 0, or None if it never is."""
+        return next((int(row["iteration"]) for row in self.history if row["error"] == 0.0), None)
 
 
 def make_moons(samples: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,17 +79,35 @@ def grid_points(limit: float = GRID_LIMIT, points: int = GRID_POINTS) -> tuple[n
     return axis, np.column_stack([xx.ravel(), yy.ravel()])
 
 
-def run_moons(config: MoonsConfig) -> MoonsResult:
-    """Train the lab's network on two moons and keep the boundary at the chosen iterations.
+# An error this many times its starting value (or 1, if that is less) means the weights are running away, even
+# while the numbers are still finite: with the default learning rate the error stays within 10 times.
+EXPLODED_ERROR_FACTOR = 1000.0
 
-    With ``config.animate`` the boundary is kept at every iteration. Raises TrainingDiverged when the weights
-    stop being finite.
+
+def _check_divergence(net: TwoLayerNet, history: list[dict[str, float]], lr: float) -> None:
+    row = history[-1]
+    if not (net.all_finite() and np.isfinite(row["error"])):
+        what = f"the weights became non-finite after iteration {row['iteration']}"
+    elif row["error"] > EXPLODED_ERROR_FACTOR * max(history[0]["error"], 1.0):
+        what = f"the error exploded to {row['error']:.3g} at iteration {row['iteration']}"
+    else:
+        return
+    raise TrainingDiverged(f"{what}; try a smaller ", Name("lr"), f" (it was {lr:g})")
+
+
+def run_moons(config: MoonsSettings, draw: bool = True) -> MoonsResult:
+    """Train the lab's network on two moons and keep the boundary at the chosen iterations (at every iteration
+    with ``config.animate``; at none without ``draw``, as a sweep needs only the numbers).
+
+    Raises TrainingDiverged when the weights stop being finite or the error explodes.
     """
     started = time.perf_counter()
     X, T = make_data(config.samples, config.noise, config.seed)
     net = TwoLayerNet(hidden=config.hidden, seed=config.seed)
     axis, points = grid_points()
     keep = set(range(config.iters + 1)) if config.animate else set(config.snapshot_iterations())
+    if not draw:
+        keep = set()
     history: list[dict[str, float]] = []
     boundaries: dict[int, np.ndarray] = {}
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
@@ -90,11 +117,7 @@ def run_moons(config: MoonsConfig) -> MoonsResult:
             accuracy = net.accuracy(X, T)
             error = net.loss(X, T) if iteration == config.iters else net.step(X, T, config.lr)
             history.append({"iteration": iteration, "error": error, "accuracy": accuracy})
-            if not (net.all_finite() and np.isfinite(error)):
-                raise TrainingDiverged(
-                    f"the weights became non-finite at iteration {iteration + 1}; "
-                    f"try a smaller --lr (it was {config.lr:g})"
-                )
+            _check_divergence(net, history, config.lr)
     return MoonsResult(
         config=config,
         X=X,

@@ -1,4 +1,5 @@
-"""Every matplotlib figure nnlab draws (Agg backend), each written atomically. Nothing here trains."""
+"""Every matplotlib figure nnlab draws (Agg backend). Nothing here trains or decides where files go: each function
+writes the path it is given (a temporary file of an output set, see files.OutputSet) and returns it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-
-from nnlab.files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,10 +28,9 @@ DPI = 100
 
 
 def save_figure(figure: Figure, path: Path, **savefig_kwargs: Any) -> Path:
-    """Write ``figure`` as a PNG at ``path`` atomically, then close it."""
+    """Write ``figure`` as a PNG at ``path``, then close it."""
     try:
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=DPI, **savefig_kwargs)
+        figure.savefig(path, format="png", dpi=DPI, **savefig_kwargs)
     finally:
         plt.close(figure)
     return Path(path)
@@ -73,8 +71,7 @@ _TILE_DPI = 110
 def _save_image(pixels: np.ndarray, path: Path) -> Path:
     from PIL import Image
 
-    with atomic_path(path) as tmp:
-        Image.fromarray(pixels).save(tmp, format="PNG", optimize=False, compress_level=1)
+    Image.fromarray(pixels).save(path, format="PNG", optimize=False, compress_level=1)
     return Path(path)
 
 
@@ -131,8 +128,7 @@ def moons_animation(result: MoonsResult, path: Path, frame_ms: int = 150) -> Pat
     finally:
         plt.close(figure)
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 8]
-    with atomic_path(path) as tmp:
-        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return Path(path)
 
 

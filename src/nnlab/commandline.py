@@ -1,0 +1,247 @@
+"""How the command line works: settings become options, failures become one line and an exit code.
+
+Options are derived from the settings' declarations (settings.py): every setting ``name`` is the flag ``--name``
+(``--no-name`` for a false boolean), with its help, default and allowed values (:func:`settings_command`). With
+cli.py, this module is the only place that knows flags (:func:`flag`) and exit codes: 2 for bad options or presets,
+1 for bad data, files or checkpoints and for failed training, 130 for Ctrl-C, 143 for SIGTERM (handled like Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.22 vendors click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
+
+from nnlab import report
+from nnlab.errors import _UNSET, Message, Name, NnlabError, SettingError, Stopped, short_repr
+from nnlab.settings import Declaration, Settings, declarations, resolve
+
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+PANELS = ["Moons", "Experiment", "Model", "Confidence", "Data", "Training", "Output", "Options"]  # --help order
+
+
+def flag(name: Name) -> str:
+    """A setting as the command line spells it: ``lr`` is ``--lr``, ``fallback`` = False is ``--no-fallback``."""
+    dashed = name.setting.replace("_", "-")
+    if name.value is _UNSET:
+        return f"--{dashed}"
+    if isinstance(name.value, bool):
+        return f"--{dashed}" if name.value else f"--no-{dashed}"
+    return f"--{dashed} {name.value}"
+
+
+def _value_text(value: Any) -> str:
+    return short_repr(",".join(map(str, value)) if isinstance(value, tuple) else value)
+
+
+def message(exc: NnlabError) -> str:
+    """The one line an error prints, with settings shown as flags."""
+    if isinstance(exc, SettingError) and exc.preset is None:
+        requirement = Message(*exc.requirement).render(flag)
+        return f"{flag(Name(exc.setting))} {_value_text(exc.value)}: must be {requirement}"
+    if isinstance(exc, SettingError):
+        return "--config " + exc.render()
+    return exc.render(flag)
+
+
+# ------------------------------------------------------------------------------------------- the process
+
+
+def _crash(exc: BaseException) -> NoReturn:
+    """An unforeseen failure: a short message, the full traceback saved to a file."""
+    with tempfile.NamedTemporaryFile("w", prefix="nnlab-crash-", suffix=".txt", delete=False, encoding="utf-8") as log:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=log)
+    report.error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {log.name}; please report it)")
+    sys.exit(1)
+
+
+def _stopped(exc: KeyboardInterrupt) -> int:
+    """Say, in one line, that Ctrl-C or SIGTERM stopped the command and what it kept; returns the exit code."""
+    terminated = getattr(exc, "terminated", False)
+    kept = getattr(exc, "kept", "")
+    report.error(f"{'terminated' if terminated else 'interrupted'}; {kept or 'no output was changed'}")
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(terminated=True)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _standard_streams_open() -> None:
+    """A closed stdin, stdout or stderr (``nnlab moons >&-``) gets /dev/null, so that no file nnlab opens later
+    takes its number and receives the output meant for it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+
+
+class NnlabGroup(TyperGroup):
+    """Runs the commands and turns every failure into one line on stderr and an exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        # Run from the console script (arguments from sys.argv), the process ends right after the command:
+        # tearing down torch's modules and thread pools would add about half a second to every run.
+        exit_now = not args and kwargs.get("args") is None
+        if exit_now:
+            _standard_streams_open()
+        kwargs["standalone_mode"] = False
+        try:
+            with _sigterm_as_ctrl_c():
+                self._main_with_messages(*args, **kwargs)
+        except SystemExit as finished:
+            if not exit_now:
+                raise
+            code = finished.code if isinstance(finished.code, int) else (0 if finished.code is None else 1)
+            report.flush()
+            os._exit(code)
+
+    def _main_with_messages(self, *args: Any, **kwargs: Any) -> NoReturn:
+        try:
+            code = super().main(*args, **kwargs)
+        except click_exceptions.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(0)
+        except click_exceptions.ClickException as exc:
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) else "nnlab"
+            report.error(f"{exc.format_message()} (see '{command} --help')")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            report.error("aborted")
+            sys.exit(1)
+        except NnlabError as exc:
+            report.error(message(exc))
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt as exc:
+            sys.exit(_stopped(exc))
+        except MemoryError:
+            report.error("out of memory; choose smaller settings (sizes, batch size, hidden units)")
+            sys.exit(1)
+        except OSError as exc:  # a path too long, a device gone, ...: name the file, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            report.error(f"{where}{exc.strerror or exc}")
+            sys.exit(1)
+        except Exception as exc:
+            _crash(exc)
+        if code == EXIT_INTERRUPTED:  # typer turned a Ctrl-C outside the settings commands into exit code 130
+            _stopped(KeyboardInterrupt())
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+# ------------------------------------------------------------------------------- options from declarations
+
+
+def _default_text(decl: Declaration) -> str:
+    if decl.default_text is not None:
+        return decl.default_text
+    if decl.scalar is bool:
+        return decl.name.replace("_", "-") if decl.default else "no-" + decl.name.replace("_", "-")
+    if decl.is_list:
+        return ",".join(map(str, decl.default))
+    return str(decl.default)
+
+
+def _help(decl: Declaration) -> str:
+    choices = f" One of: {', '.join(decl.choices)}." if decl.choices else ""
+    listed = " Comma-separated." if decl.is_list else ""
+    return f"{decl.help}{choices}{listed} (default: {_default_text(decl)})"
+
+
+def _option(decl: Declaration) -> inspect.Parameter:
+    dashed = decl.name.replace("_", "-")
+    names = [f"--{dashed}/--no-{dashed}"] if decl.scalar is bool else [f"--{dashed}"]
+    kind = str if decl.is_list else decl.scalar
+    option = typer.Option(*names, help=_help(decl), rich_help_panel=decl.panel, show_default=False)
+    return inspect.Parameter(decl.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[kind | None, option])  # type: ignore[valid-type]  # fmt: skip
+
+
+def _from_flag(decl: Declaration, value: Any) -> Any:
+    """A flag's value as the setting takes it: lists are given comma-separated."""
+    if value is None or not decl.is_list:
+        return value
+    parts = tuple(part.strip() for part in value.split(",") if part.strip())
+    if decl.scalar is int:
+        try:
+            return tuple(int(part) for part in parts)
+        except ValueError:
+            raise SettingError(decl.name, value, ("comma-separated integers, e.g. 0,1,2,4,8",)) from None
+    return parts
+
+
+_CONFIG = inspect.Parameter(
+    "config", inspect.Parameter.KEYWORD_ONLY, default=None,
+    annotation=Annotated[Path | None, typer.Option("--config", help="A TOML preset (see configs/); flags override "
+                         "it, it overrides defaults.", rich_help_panel="Output")],
+)  # fmt: skip
+_WAIT = inspect.Parameter(
+    "wait", inspect.Parameter.KEYWORD_ONLY, default=False,
+    annotation=Annotated[bool, typer.Option("--wait", help="If another nnlab run is writing into the same output "
+                         "folder, wait for it instead of stopping.", rich_help_panel="Output")],
+)  # fmt: skip
+
+
+def waiting(holder: str) -> None:
+    """Say that this run waits for another one (``--wait``)."""
+    report.warning(f"waiting for {holder} to finish with this output folder")
+
+
+def settings_command(
+    app: typer.Typer, settings_cls: type[Settings], check: Callable[[Any], object] | None = None
+) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    """Register ``body(settings)`` as the command of ``settings_cls`` in ``app``: one option per declared setting, plus
+    ``--config`` and ``--wait``. The command resolves the settings (flag > preset > default), runs ``check`` on
+    them, takes the lock on the output folder, and calls ``body``; the body's docstring is the command's help."""
+    decls = sorted(declarations(settings_cls), key=lambda decl: PANELS.index(decl.panel))
+
+    def register(body: Callable[[Any], None]) -> Callable[[Any], None]:
+        def command(**options: Any) -> None:
+            from nnlab.files import output_lock
+
+            given = {decl.name: _from_flag(decl, options[decl.name]) for decl in decls}
+            settings = resolve(settings_cls, options["config"], given)
+            if check is not None:
+                check(settings)  # before anything is created: a bad option leaves no trace
+            try:
+                with output_lock(Path(settings.out), f"nnlab {body.__name__}", options["wait"], on_wait=waiting):
+                    body(settings)
+            except KeyboardInterrupt as exc:  # here, before typer turns it into a bare exit code
+                sys.exit(_stopped(exc))
+
+        command.__signature__ = inspect.Signature([*map(_option, decls), _CONFIG, _WAIT])  # type: ignore[attr-defined]
+        command.__doc__ = body.__doc__
+        command.__name__ = body.__name__
+        app.command(name=body.__name__)(command)
+        return body
+
+    return register
