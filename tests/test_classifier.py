@@ -5,7 +5,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-from nnlab.classifier import NNClassifier, auto_batch_size, prepare_images
+from nnlab.classifier import NNClassifier, auto_batch_size, one_cycle, prepare_images
 from nnlab.errors import CheckpointError, TrainingDiverged
 
 
@@ -213,3 +213,107 @@ def test_default_freeze_is_per_model(data):
     assert NNClassifier(model="full", epochs=1, device="cpu").fit(X, y).freeze_first_ == 1.0
     with pytest.raises(ValueError, match=r"^freeze_first must be a finite number >= 0 and <= 1, not 1.5$"):
         NNClassifier(freeze_first=1.5).fit(X, y)
+
+
+# ------------------------------------------------------------------------------------------ hostile input
+
+
+@pytest.mark.parametrize(("n", "batch_size", "epochs"), [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (4, 2, 2),
+                                                         (5, 1, 1), (8, 2, 1), (4000, 1000, 1)])  # fmt: skip
+def test_any_number_of_steps_trains(n, batch_size, epochs):
+    X, y = synthetic(n)
+    clf = NNClassifier(model="linear", epochs=epochs, batch_size=batch_size, device="cpu").fit(X, y)
+    assert len(clf.history_) == epochs and all(np.isfinite(row["loss"]) for row in clf.history_)
+
+
+def test_one_cycle_is_torchs_schedule_where_that_works():
+    total = 100
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=total, pct_start=0.25,
+                                                    cycle_momentum=False)  # fmt: skip
+    rates = []
+    for _ in range(total):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    np.testing.assert_allclose([one_cycle(step, total) for step in range(total)], rates, rtol=1e-12)
+    for steps in range(1, 12):
+        factors = [one_cycle(step, steps) for step in range(steps + 1)]
+        assert all(0 < factor <= 1 for factor in factors) and max(factors) > 0.5
+
+
+def test_empty_and_non_finite_input_is_refused(data):
+    X, y = data
+    clf = NNClassifier(model="linear", epochs=1, device="cpu")
+    with pytest.raises(ValueError, match=r"0 sample\(s\)"):
+        clf.fit(X[:0], y[:0])
+    for bad in (np.nan, np.inf):
+        images = X[:20].astype(np.float32) / 255
+        images[3, 4, 5] = bad
+        with pytest.raises(ValueError, match=r"NaN|infinity"):
+            clf.fit(images, y[:20])
+    fitted = NNClassifier(model="linear", epochs=1, device="cpu").fit(X, y)
+    images = X[:5].astype(np.float64) / 255
+    images[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict(images)  # never silently class 0
+    with pytest.raises(ValueError, match="Negative values"):
+        fitted.predict(-images[1:])
+    with pytest.raises(TypeError, match=r"[Ss]parse"):
+        import scipy.sparse
+
+        fitted.predict(scipy.sparse.csr_matrix(X[:3].reshape(3, -1)))
+
+
+def test_labels_are_checked_as_scikit_learn_does(data):
+    X, y = data
+    clf = NNClassifier(model="linear", epochs=1, device="cpu")
+    for bad, message in ((y + 0.5, "Unknown label type"), (np.where(y == 3, np.nan, y), "NaN"),
+                         (np.where(y == 3, np.inf, y), "infinity"), (None, "requires y to be passed"),
+                         (y[:-1], "299 labels for 300 images")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            clf.fit(X, bad)
+    from sklearn.exceptions import DataConversionWarning
+
+    with pytest.warns(DataConversionWarning):
+        column = NNClassifier(model="linear", epochs=1, device="cpu").fit(X, y.reshape(-1, 1))
+    assert column.classes_.tolist() == list(range(10))
+
+
+def test_two_classes_give_one_decision_score_per_image():
+    from sklearn.model_selection import cross_val_score
+
+    X, y = synthetic(200)
+    y = (y >= 5).astype(int)
+    clf = NNClassifier(model="linear", epochs=3, device="cpu").fit(X, y)
+    scores = clf.decision_function(X[:7])
+    assert scores.shape == (7,)
+    np.testing.assert_array_equal(scores > 0, clf.predict(X[:7]) == 1)
+    auc = cross_val_score(NNClassifier(model="linear", epochs=3, device="cpu"), X, y, cv=2, scoring="roc_auc")
+    assert np.isfinite(auc).all() and auc.min() > 0.8
+
+
+def test_non_finite_weights_are_never_saved(fitted, tmp_path):
+    import copy
+
+    broken = copy.deepcopy(fitted)
+    with torch.no_grad():
+        broken.module_[3].weight[0, 0] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"weight 3\.weight is not finite; nothing was saved"):
+        broken.save(tmp_path / "nan.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_library_errors_speak_parameters_not_flags(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"^lr must be a finite number > 0 and <= 1e\+09, not -1$"):
+        NNClassifier(lr=-1).fit(X, y)
+    with pytest.raises(ValueError, match=r"^model must be one of linear, full, conv, not 'cnn'$"):
+        NNClassifier(model="cnn").fit(X, y)
+
+
+def test_numpy_parameters_from_a_search_are_accepted(data):
+    X, y = data
+    clf = NNClassifier(model="linear", epochs=np.int64(1), lr=np.float64(0.01), device="cpu").fit(X, y)
+    assert clf.lr_ == 0.01

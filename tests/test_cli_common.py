@@ -116,3 +116,33 @@ def test_index_command(tmp_path):
     assert listing.exit_code == 0 and "iteration_002.png" in listing.output and "index.html" in listing.output
     missing = runner.invoke(cli.app, ["index", "--out", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "no such folder" in missing.stderr
+
+
+def test_a_signal_during_an_import_is_delivered_right_after_it(tmp_path, monkeypatch):
+    import signal
+    import sys
+
+    from nnlab.errors import Stopped
+
+    (tmp_path / "slow_module.py").write_text("import sys\nFRAME = sys._getframe()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import slow_module
+
+    assert commandline._inside_an_import(slow_module.FRAME)
+    assert not commandline._inside_an_import(sys._getframe())
+    scheduled = []
+
+    class Timer:
+        def __init__(self, interval, function, args):
+            scheduled.append((interval, function, args))
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr(commandline.threading, "Timer", Timer)
+    commandline._stop(signal.SIGTERM, slow_module.FRAME)  # not raised inside the import...
+    assert scheduled == [(0.05, commandline.os.kill, (commandline.os.getpid(), signal.SIGTERM))]  # ...but sent again
+    with pytest.raises(Stopped) as stopped:
+        commandline._stop(signal.SIGTERM, sys._getframe())
+    assert stopped.value.terminated
+    del sys.modules["slow_module"]

@@ -135,3 +135,15 @@ def test_warns_when_the_checkpoint_was_trained_on_other_data(trained):
     result = confidence("--top", "4", "--dataset", "mnist-5k", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "was trained on mnist, not on mnist-5k" in " ".join(result.stderr.split())
+
+
+def test_a_checkpoint_with_nan_weights_changes_nothing(tmp_path, trained):
+    data, out = trained
+    assert confidence("--top", "4", "--data-dir", str(data), "--out", str(out)).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (out / "confidence").iterdir()}
+    checkpoint = torch.load(out / "mnist" / "conv.pt", weights_only=True)
+    checkpoint["state_dict"]["0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(checkpoint, tmp_path / "nan.pt")
+    result = confidence("--checkpoint", str(tmp_path / "nan.pt"), "--data-dir", str(data), "--out", str(out))
+    assert result.exit_code == 1 and "tensor 0.weight holds NaN or infinite weights" in result.stderr
+    assert {p.name: p.read_bytes() for p in (out / "confidence").iterdir()} == before

@@ -165,3 +165,31 @@ def test_help_states_the_real_per_model_defaults():
     assert ", ".join(f"{model} {lr}" for model, lr in DEFAULT_LR["adam"].items()) in text
     assert "per model: " + ", ".join(f"{m} {f:g}" for m, f in DEFAULT_FREEZE_FIRST.items()) in text
     assert "--label-smoothing" in text and "(default: 0.0)" in text
+
+
+def test_a_full_disk_while_writing_the_outputs_changes_nothing(tmp_path, idx_dir, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    args = ["mnist", "--epochs", "1", "--models", "linear", "--data-dir", str(idx_dir), "--out", str(tmp_path)]
+    assert runner.invoke(app, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "mnist").iterdir()}
+
+    def full(self, path, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"\x89PNG partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    result = runner.invoke(app, [*args, "--seed", "1"])
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: cannot write {tmp_path / 'mnist' / 'learning_curves.png'}: no space left on the "
+                             "device; free some space or choose another --out\n")  # fmt: skip
+    assert {p.name: p.read_bytes() for p in (tmp_path / "mnist").iterdir()} == before  # old set, no temporaries
+
+
+def test_exactly_four_optimizer_steps(tmp_path):
+    args = ["mnist", "--dataset", "mnist-5k", "--batch-size", "1000", "--epochs", "1", "--models", "linear"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output

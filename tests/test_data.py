@@ -14,6 +14,7 @@ from nnlab.data import (
     load_subset,
     parse_idx,
     parse_subset_csv,
+    read_idx,
     split_subset,
     subset_csv_path,
 )
@@ -179,3 +180,165 @@ def test_corrupt_subset_csv_is_a_data_error():
 
 def test_every_known_dataset_has_ten_classes():
     assert all(len(info.classes) == 10 for info in DATASETS.values())
+
+
+# --------------------------------------------------------------------------------- hostile files, bounded
+
+
+def _gzip_bomb(header: bytes, gib: int) -> bytes:
+    """A few KB of gzip that decompress to ``header`` and then ``gib`` GiB of zeros (one small member, repeated)."""
+    member = gzip.compress(b"\x00" * (1 << 20), compresslevel=9)
+    return gzip.compress(header) + member * (gib << 10)
+
+
+def _read_in_a_fresh_process(path) -> tuple[int, float, str]:
+    """read_idx_file(path) in a fresh interpreter: its peak resident memory (bytes), wall time and what it said."""
+    import subprocess
+    import sys
+    import time
+
+    code = f"""
+from nnlab.data import read_idx_file
+from nnlab.errors import DataError
+try:
+    read_idx_file(__import__('pathlib').Path({str(path)!r}), 'images')
+except DataError as exc:
+    print('refused:', exc)
+"""
+    started = time.perf_counter()
+    # VmHWM is this program's own high-water mark (ru_maxrss would include the parent's, inherited across exec)
+    report = "print('peak', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    done = subprocess.run([sys.executable, "-c", code + "\n" + report], capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - started
+    peak = int(done.stdout.split("peak")[-1]) * 1024
+    return peak, seconds, done.stdout + done.stderr
+
+
+def test_a_gzip_bomb_is_refused_quickly_with_bounded_memory(tmp_path):
+    header = bytes([0, 0, 8, 3]) + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    bomb.write_bytes(_gzip_bomb(header, 4))
+    assert bomb.stat().st_size < 8 << 20
+    peak, seconds, output = _read_in_a_fresh_process(bomb)
+    assert "refused:" in output and "has trailing bytes: 60000 images need 47040016 bytes" in output
+    assert peak < 200 << 20, peak  # the 47 MB the header allows, not 4 GiB
+    assert seconds < 10
+
+
+def test_a_huge_sparse_raw_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    header = bytes([0, 0, 8, 3]) + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    with open(path, "wb") as handle:
+        handle.write(header)
+        handle.truncate(3 << 30)  # 3 GiB, sparse: costs nothing on disk
+    peak, seconds, output = _read_in_a_fresh_process(path)
+    assert "refused:" in output and "the file has 3221225472" in output
+    assert peak < 200 << 20 and seconds < 10
+
+
+def test_a_header_claiming_too_many_images_is_refused_before_reading():
+    header = bytes([0, 0, 8, 3]) + (2**32 - 1).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    with pytest.raises(DataError, match="claims 4294967295 images; nnlab reads at most 250000"):
+        parse_idx(header, "x", "images")
+
+
+class _CountingStream:
+    def __init__(self, data: bytes):
+        import io
+
+        self.inner = io.BytesIO(data)
+        self.read_bytes = 0
+
+    def read(self, size=-1):
+        chunk = self.inner.read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def readinto(self, buffer):
+        count = self.inner.readinto(buffer)
+        self.read_bytes += count
+        return count
+
+    def seek(self, *args):
+        return self.inner.seek(*args)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 300), st.integers(0, 2000), st.sampled_from(["images", "labels"]))
+def test_never_reads_more_than_the_header_implies(count, body, kind):
+    ndim = 3 if kind == "images" else 1
+    dims = [count, 28, 28] if kind == "images" else [count]
+    header = bytes([0, 0, 8, ndim]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    stream = _CountingStream(header + bytes(body * (784 if kind == "images" else 1) // 7))
+    implied = len(header) + count * (784 if kind == "images" else 1)
+    try:
+        values = read_idx(stream, "fuzz", kind)
+    except DataError:
+        values = None
+    assert stream.read_bytes <= 2 + implied + 1  # the peek for gzip's magic number, the data, one byte more
+    if values is not None:
+        assert values.shape[0] == count
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda arrays: arrays.update(train_images=arrays["train_images"][:, :27]),
+        lambda arrays: arrays.update(train_labels=arrays["train_labels"] + 10),
+        lambda arrays: arrays.update(test_images=arrays["test_images"][:10], test_labels=arrays["test_labels"][:10]),
+        lambda arrays: arrays.update(train_labels=arrays["train_labels"].astype(np.float64)),
+        lambda arrays: arrays.pop("test_labels"),
+        "garbage",
+    ],
+)
+def test_a_damaged_subset_cache_is_rebuilt_never_used(tmp_path, damage):
+    good = load_subset(tmp_path)
+    cache = tmp_path / "mnist-5k.npz"
+    if damage == "garbage":
+        cache.write_bytes(b"PK\x03\x04 not a zip at all")
+    else:
+        with np.load(cache) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        damage(arrays)
+        np.savez(cache, **arrays)
+    again = load_subset(tmp_path)
+    assert again.train_images.shape == (4000, 28, 28) and again.test_images.shape == (1000, 28, 28)
+    np.testing.assert_array_equal(again.train_labels, good.train_labels)
+    with np.load(cache) as repaired:  # and the cache was written again, whole
+        assert repaired["test_labels"].shape == (1000,)
+
+
+def test_raw_and_gzipped_copies_that_disagree_say_which_was_used(tmp_path):
+    arrays = write_idx_folder(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(arrays["train_labels"])))
+    agreeing = load_dataset("mnist", tmp_path)
+    assert agreeing.warnings == []
+    other = arrays["train_labels"].copy()
+    other[0] = (other[0] + 1) % 10
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(other)))
+    data = load_dataset("mnist", tmp_path)
+    assert [str(w) for w in data.warnings] == [
+        f"{tmp_path / 'train-labels-idx1-ubyte'} and train-labels-idx1-ubyte.gz differ; using "
+        "train-labels-idx1-ubyte, the uncompressed copy"
+    ]
+    np.testing.assert_array_equal(data.train_labels, arrays["train_labels"])
+
+
+def test_a_folder_or_fifo_where_a_file_belongs(tmp_path):
+    write_idx_folder(tmp_path)
+    os.remove(tmp_path / "t10k-labels-idx1-ubyte")
+    (tmp_path / "t10k-labels-idx1-ubyte").mkdir()
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: is a folder, not a file"):
+        load_dataset("mnist", tmp_path)
+    os.rmdir(tmp_path / "t10k-labels-idx1-ubyte")
+    os.mkfifo(tmp_path / "t10k-labels-idx1-ubyte")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte: is a FIFO, not a file"):
+        load_dataset("mnist", tmp_path)  # never blocks reading the pipe
+
+
+def test_data_dir_problems_say_what_is_wrong(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match=r"file: is a file, not a folder"):
+        load_dataset("mnist", tmp_path / "file")
+    with pytest.raises(DataError, match=r"File name too long"):
+        load_dataset("mnist", tmp_path / ("x" * 300))

@@ -93,3 +93,18 @@ def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, earlie
     assert process.returncode == 143
     assert stderr == "error: terminated; no output was changed\n"
     assert snapshot(out) == before and temporary_files(out) == []
+
+
+def test_exit_0_when_the_reader_of_the_output_goes_away(tmp_path, nnlab_command):
+    process = start(nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path))
+    wait_for_output(process, "training:")
+    process.stdout.close()  # `nnlab moons | head -1`
+    process.wait(timeout=60)
+    assert process.returncode == 0 and process.stderr.read() == ""
+    assert json.loads((tmp_path / "moons" / "metrics.json").read_text())["config"]["iters"] == 3
+    assert temporary_files(tmp_path) == []
+    closed = subprocess.run([*nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path / "b")],
+                            preexec_fn=lambda: os.close(1), capture_output=False, stderr=subprocess.PIPE,
+                            text=True, timeout=60)  # fmt: skip  # `nnlab moons >&-`
+    assert closed.returncode == 0 and closed.stderr == ""
+    assert (tmp_path / "b" / "moons" / "metrics.json").is_file()

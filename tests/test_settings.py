@@ -212,3 +212,12 @@ def test_preset_loader_only_ever_raises_config_errors(tmp_path_factory, table):
     except ConfigError:
         return
     assert config.iters == table.get("iters", 32)
+
+
+def test_every_numeric_setting_has_an_upper_bound():
+    for settings_cls in COMMANDS.values():
+        for decl in declarations(settings_cls):
+            if decl.scalar in (int, float) and not decl.is_list:
+                assert {"le", "lt"} & set(decl.bounds), (settings_cls.__name__, decl.name)
+            if decl.is_list:
+                assert decl.choices or "max_length" in decl.length, (settings_cls.__name__, decl.name)

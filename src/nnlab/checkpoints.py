@@ -16,7 +16,7 @@ import torch
 from pydantic import ValidationError
 
 from nnlab.errors import CheckpointError, ConfigError, Name
-from nnlab.files import file_kind
+from nnlab.files import file_kind, why_not
 from nnlab.models import build_model
 from nnlab.schema import CheckpointHeader, first_problem
 from nnlab.settings import ClassifierParams, check_params
@@ -31,10 +31,10 @@ RETRAIN = "; retrain with 'nnlab mnist'"
 
 def _read(path: Path) -> dict[str, Any]:
     kind = file_kind(path)
-    if kind == "missing":
+    if kind.startswith("missing"):
         raise CheckpointError(f"checkpoint {path}: no such file; train one with 'nnlab mnist' first")
     if kind != "file":
-        raise CheckpointError(f"checkpoint {path}: is a {kind}, not a checkpoint file")
+        raise CheckpointError(f"checkpoint {path}: {why_not(kind, 'checkpoint file')}")
     size = os.stat(path).st_size
     if size > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"checkpoint {path}: {size} bytes, too large to be an nnlab checkpoint")

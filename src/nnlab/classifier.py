@@ -143,12 +143,21 @@ class PreparedImages:
 
 
 def prepare_images(X: Any) -> PreparedImages:
-    """Validate images once: uint8 0..255 or finite floats 0..1, shaped (N,28,28), (N,1,28,28) or (N,784)."""
+    """Validate images once: uint8 0..255 or finite floats 0..1, shaped (N,28,28), (N,1,28,28) or (N,784).
+
+    Refused as scikit-learn refuses them, with its messages: sparse, complex or empty input, NaN or infinity,
+    negative values; then anything that is not 28x28 images.
+    """
     if isinstance(X, PreparedImages):
         return X
+    from sklearn.utils.validation import check_array, check_non_negative
+
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
-    array = np.asarray(X)
+    array = check_array(X, accept_sparse=False, dtype="numeric", allow_nd=True, ensure_all_finite=True)
+    if array.dtype == np.bool_:
+        raise ValueError(f"X has dtype {array.dtype}; expected uint8 pixels 0..255 or floats 0..1")
+    check_non_negative(array, "NNClassifier (pixels must be uint8 0..255 or floats 0..1)")
     if array.ndim == 2 and array.shape[1] == 784:
         array = array.reshape(-1, *IMAGE_SHAPE)
     if array.ndim == 4 and array.shape[1] == 1:
@@ -157,28 +166,22 @@ def prepare_images(X: Any) -> PreparedImages:
         raise ValueError(f"X has shape {array.shape}; expected (N, 28, 28), (N, 1, 28, 28) or (N, 784)")
     if array.dtype == np.uint8:
         raw = torch.tensor(array)  # a copy: the loader's arrays are read-only views of the files
-    elif array.dtype != np.bool_ and (
-        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-    ):
+    else:
         values = array.astype(np.float32)
-        if values.size and not np.isfinite(values).all():
-            raise ValueError("X contains NaN or infinity; pixels must be finite numbers in [0, 1]")
-        if values.size and (values.min() < 0.0 or values.max() > 1.0):
+        if values.size and values.max() > 1.0:
             raise ValueError("float X must lie in [0, 1] (or pass uint8 pixels 0..255)")
         raw = torch.from_numpy(values)
-    else:
-        raise ValueError(f"X has dtype {array.dtype}; expected uint8 or float")
     return PreparedImages(raw.unsqueeze(1))  # (N, 1, 28, 28)
 
 
-def _labels(y: Any, n: int) -> np.ndarray:
-    """``y`` as a 1-d array of n class labels, refused as scikit-learn refuses it (NaN, continuous values)."""
+def _labels(y: Any) -> np.ndarray:
+    """``y`` as a 1-d array of class labels, refused as scikit-learn refuses it (None, NaN, continuous)."""
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import column_or_1d
 
+    if y is None:
+        raise ValueError("requires y to be passed, but the target y is None")
     labels = column_or_1d(y, warn=True)  # (n, 1) is flattened with a DataConversionWarning
-    if len(labels) != n:
-        raise ValueError(f"y has {len(labels)} labels for {n} images")
     check_classification_targets(labels)  # NaN, infinity and continuous floats raise ValueError here
     return labels
 
@@ -254,11 +257,11 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         """Check the parameters and the data, build the network, its optimizer and its schedule."""
         params = check_params(ClassifierParams, self.get_params())
         device = resolve_device(params.device)
+        labels = _labels(y)
         images = prepare_images(X)
         n = len(images)
-        if n == 0:
-            raise ValueError("Found array with 0 sample(s) (shape=(0, 28, 28)); fit needs at least one image")
-        labels = _labels(y, n)
+        if len(labels) != n:
+            raise ValueError(f"y has {len(labels)} labels for {n} images")
         self.classes_ = np.unique(labels)
         if len(self.classes_) > OUTPUTS:
             raise ValueError(f"y has {len(self.classes_)} classes; the lab's networks have {OUTPUTS} outputs")

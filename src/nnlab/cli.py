@@ -176,11 +176,12 @@ def index(
 
     Example: nnlab index --out outputs
     """
-    from nnlab.files import file_kind, output_lock
+    from nnlab.files import file_kind, output_lock, why_not
     from nnlab.index import describe, output_files
 
-    if file_kind(out) != "folder":
-        raise ConfigError(Name("out"), f" {out}: no such folder; run nnlab moons, mnist or confidence first")
+    kind = file_kind(out)
+    if kind != "folder":
+        raise ConfigError(Name("out"), f" {out}: {why_not(kind, 'folder')}; run nnlab moons, mnist or confidence first")
     with output_lock(out, "nnlab index", wait, on_wait=waiting):
         from nnlab.outputs import index as refresh
 

@@ -9,11 +9,13 @@ cli.py, this module is the only place that knows flags (:func:`flag`) and exit c
 from __future__ import annotations
 
 import contextlib
+import errno
 import inspect
 import os
 import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -79,21 +81,38 @@ def _stopped(exc: KeyboardInterrupt) -> int:
     return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Stopped(terminated=True)
+def _inside_an_import(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C and SIGTERM: raise Stopped, except inside an import, where an extension module's initialisation can
+    swallow the exception (and leave a half-imported module): then deliver the signal again just after."""
+    if _inside_an_import(frame):
+        retry = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+        retry.daemon = True
+        retry.start()
+        return
+    raise Stopped(terminated=signum == signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
+def _stop_on_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the command the same way, for the duration."""
     try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _standard_streams_open() -> None:
@@ -117,7 +136,7 @@ class NnlabGroup(TyperGroup):
             _standard_streams_open()
         kwargs["standalone_mode"] = False
         try:
-            with _sigterm_as_ctrl_c():
+            with _stop_on_signals():
                 self._main_with_messages(*args, **kwargs)
         except SystemExit as finished:
             if not exit_now:
@@ -147,9 +166,10 @@ class NnlabGroup(TyperGroup):
         except MemoryError:
             report.error("out of memory; choose smaller settings (sizes, batch size, hidden units)")
             sys.exit(1)
-        except OSError as exc:  # a path too long, a device gone, ...: name the file, not a traceback
+        except OSError as exc:  # a path too long, a device gone, a full disk...: name the file, not a traceback
             where = f"{exc.filename}: " if exc.filename else ""
-            report.error(f"{where}{exc.strerror or exc}")
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            report.error(f"{where}{'no space left on the device; free some space' if full else exc.strerror or exc}")
             sys.exit(1)
         except Exception as exc:
             _crash(exc)

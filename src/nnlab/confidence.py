@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnlab.errors import CheckpointError, Message, SettingError
-from nnlab.files import file_kind
+from nnlab.files import file_kind, why_not
 
 if TYPE_CHECKING:
     from nnlab.classifier import NNClassifier, Progress
@@ -175,9 +175,9 @@ def checkpoint_to_use(settings: ConfidenceSettings) -> Path | None:
         path = Path(settings.checkpoint)
         kind = file_kind(path)
         if kind != "file":
-            found = "no such file" if kind.startswith("missing") else f"is a {kind}, not a file"
             raise SettingError("checkpoint", settings.checkpoint,
-                               (f"an existing checkpoint file ({found}); train one with 'nnlab mnist'",))  # fmt: skip
+                               (f"an existing checkpoint file ({why_not(kind, 'file')}); train one with 'nnlab mnist'",)
+                               )  # fmt: skip
         return path
     for folder in ("mnist", "confidence"):
         path = Path(settings.out) / folder / f"{settings.model}.pt"

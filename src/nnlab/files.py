@@ -190,9 +190,14 @@ class OutputSet:
     def __enter__(self) -> OutputSet:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
-        if kind is not None:
-            self.discard()
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, *rest: Any) -> None:
+        if kind is None:
+            return
+        staged = {str(tmp): name for name, tmp in self._staged.items()}
+        self.discard()
+        if isinstance(error, OSError) and not isinstance(error, FileNotFoundError):  # a full disk while a plot is saved
+            name = staged.get(str(error.filename), Path(str(error.filename or "")).name)
+            raise _write_failure(self.final(name) if name else self.folder, error) from None
 
     def final(self, name: str) -> Path:
         """Where ``name`` will be once the set is committed."""
@@ -341,3 +346,12 @@ def file_kind(path: Path) -> str:
     if stat.S_ISSOCK(mode):
         return "socket"
     return "device"
+
+
+def why_not(kind: str, wanted: str) -> str:
+    """Why a path of :func:`file_kind` ``kind`` is not the ``wanted`` 'file' or 'folder', in a few words."""
+    if kind.startswith("missing"):
+        return f"no such {wanted}" + kind.removeprefix("missing")
+    if kind.startswith("unreadable"):
+        return "cannot be looked at " + kind.removeprefix("unreadable ")
+    return f"is a {kind}, not a {wanted}"

@@ -22,18 +22,25 @@ from nnlab.tables import Table
 
 class QuietWhenGone(io.TextIOBase):
     """A text stream that forwards to ``stream()`` (looked up at every write, so tests can swap sys.stdout) until
-    that fails because the reader has gone or the stream was closed; from then on it drops what it is given."""
+    that stream fails because the reader has gone or it was closed; from then on what it is given is dropped, for
+    as long as ``stream()`` is that same stream."""
 
     def __init__(self, stream: Callable[[], IO[str] | None]) -> None:
         self._stream = stream
-        self.gone = False
+        self._failed: list[object] = []  # the stream that failed (a list: no reference cycle through the object)
+
+    @property
+    def gone(self) -> bool:
+        return self._target() is None
 
     def _target(self) -> IO[str] | None:
-        target = None if self.gone else self._stream()
-        if target is None or getattr(target, "closed", False):
-            self.gone = True
+        target = self._stream()
+        if target is None or getattr(target, "closed", False) or (self._failed and self._failed[0] is target):
             return None
         return target
+
+    def _fail(self, target: object) -> None:
+        self._failed[:] = [target]
 
     def write(self, text: str) -> int:
         target = self._target()
@@ -41,7 +48,7 @@ class QuietWhenGone(io.TextIOBase):
             try:
                 target.write(text)
             except (OSError, ValueError):  # a broken pipe, a closed file
-                self.gone = True
+                self._fail(target)
         return len(text)
 
     def flush(self) -> None:
@@ -50,7 +57,7 @@ class QuietWhenGone(io.TextIOBase):
             try:
                 target.flush()
             except (OSError, ValueError):
-                self.gone = True
+                self._fail(target)
 
     def isatty(self) -> bool:
         target = self._target()
