@@ -1,4 +1,5 @@
-"""`make gallery`: run every command on the bundled offline data and copy its pictures, made small, into docs/.
+"""`make gallery`: run every command on the bundled offline data (and two sweeps of 10 seeds) and copy their
+pictures, made small, into docs/.
 
 The README shows these files; the accuracy table it prints is the one in the README.
 """
@@ -24,6 +25,8 @@ PICTURES = {
     "confidence/least_confident.png": ("least_confident.png", 900),
     "confidence/calibration.png": ("calibration.png", 900),
     "confidence/per_class.png": ("per_class.png", 900),
+    "sweep/mnist/summary.png": ("sweep_mnist.png", 800),
+    "sweep/confidence/summary.png": ("sweep_confidence.png", 900),
 }
 
 
@@ -48,6 +51,8 @@ def main() -> None:
     nnlab("mnist", "--dataset", "mnist-5k", "--quiet")
     nnlab("mnist", "--dataset", "mnist-5k", "--quiet", "--config", "configs/sheet.toml", out=OUT / "sheet")
     nnlab("confidence", "--dataset", "mnist-5k", "--quiet")
+    nnlab("sweep", "mnist", "dataset=mnist-5k", "model=linear,full,conv", "seed=0-9", "epochs=5", "--quiet")
+    nnlab("sweep", "confidence", "dataset=mnist-5k", "seed=0-9", "--quiet")
     for relative, (name, width) in PICTURES.items():
         shrink(OUT / relative, DOCS / name, width)
     improved = json.loads((OUT / "mnist" / "metrics.json").read_text())["models"]

@@ -81,7 +81,8 @@ def test_step_returns_loss_before_and_moves_against_the_gradient():
     before = [p.copy() for p in net.parameters()]
     grads = net.backprop(X, T)
     loss = net.loss(X, T)
-    assert net.step(X, T, lr=0.1) == pytest.approx(loss)
+    accuracy = net.accuracy(X, T)
+    assert net.step(X, T, lr=0.1) == (pytest.approx(loss), accuracy)
     for old, new, gradient in zip(before, net.parameters(), grads):
         np.testing.assert_allclose(new, old - 0.1 * gradient)
 

@@ -4,6 +4,8 @@ they return (the machinery that turns settings into options and failures into ex
 
 from __future__ import annotations
 
+import inspect
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +14,7 @@ import typer
 from nnlab import __version__, report
 from nnlab.commandline import NnlabGroup, flag, settings_command, waiting
 from nnlab.errors import ConfigError, Message, Name
-from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings
+from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings, SweepSettings
 
 app = typer.Typer(
     cls=NnlabGroup,
@@ -124,14 +126,14 @@ def mnist(settings: MnistSettings) -> None:
     _finish(settings.out, written.files)
 
 
-def _checkpoint_to_use(settings: ConfidenceSettings) -> Path | None:
+def _checkpoint_to_use(settings: ConfidenceSettings, given: dict[str, Any]) -> Path | None:
     from nnlab.confidence import checkpoint_to_use
 
     return checkpoint_to_use(settings)
 
 
 @settings_command(app, ConfidenceSettings, check=_checkpoint_to_use)
-def confidence(settings: ConfidenceSettings) -> None:
+def confidence(settings: ConfidenceSettings, checkpoint: Path | None) -> None:
     """Find the test images the network is most and least sure of (log-domain softmax confidence).
 
     Uses OUT/mnist/MODEL.pt (or --checkpoint); with none, trains the model with the training options below and
@@ -144,7 +146,6 @@ def confidence(settings: ConfidenceSettings) -> None:
     from nnlab.confidence import run_confidence
     from nnlab.progress import TrainingProgress
 
-    checkpoint = _checkpoint_to_use(settings)
     dataset = _load(settings)
     if checkpoint is not None:
         report.line(f"model: {settings.model} from {checkpoint}")
@@ -165,6 +166,65 @@ def confidence(settings: ConfidenceSettings) -> None:
     if run.trained_now:
         report.line(f"saved {metrics.checkpoint} for next time")
     _finish(settings.out, written.files)
+
+
+_SWEPT = inspect.Parameter(
+    "command", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    annotation=Annotated[str, typer.Argument(help="The command to sweep: moons, mnist or confidence.",
+                                             metavar="COMMAND", show_default=False)],
+)  # fmt: skip
+_ASSIGNMENTS = inspect.Parameter(
+    "assignments", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+    annotation=Annotated[list[str] | None, typer.Argument(
+        metavar="KEY=VALUES...", show_default=False,
+        help="A setting of the command, as in its preset table (lr, hidden, train_size, ...; model for mnist), and "
+        "its values, comma-separated; integer keys take ranges like 0-9. Every combination is a trial. (default: "
+        "seed=0-4)")],
+)  # fmt: skip
+
+
+def _plan(settings: SweepSettings, given: dict[str, Any]) -> Any:
+    from nnlab.outputs import sweep_folder
+    from nnlab.sweep import parse_grid, plan
+
+    grid = parse_grid(given["command"], given["assignments"] or [], given["config"])
+    return plan(grid, sweep_folder(settings.out, grid.command) / "trials", settings.fresh)
+
+
+@settings_command(app, SweepSettings, check=_plan, arguments=[_SWEPT, _ASSIGNMENTS])
+def sweep(settings: SweepSettings, plan: Any) -> None:
+    """Run a command many times over seeds and settings, on a Dask cluster, and summarise: each group's mean with
+    its 95% confidence interval, and paired comparisons of groups that differ in one key.
+
+    Writes trials/ (one JSON file per trial, as it finishes), trials.csv, summary.json and summary.png into
+    OUT/sweep/COMMAND/. Running the same sweep again resumes it; --scheduler runs it on any Dask cluster.
+
+    Example: nnlab sweep mnist dataset=mnist-5k model=linear,full,conv seed=0-9 epochs=5
+    """
+    from nnlab import outputs, tables
+    from nnlab.errors import NnlabError
+    from nnlab.progress import SweepProgress
+    from nnlab.sweep import default_workers, summarise
+
+    started = time.perf_counter()
+    grid = plan.grid
+    where = settings.scheduler or f"a local cluster of {settings.workers or default_workers()} workers"
+    report.line(f"sweep of {grid.command}: {len(plan.trials)} trials; {len(plan.finished)} finished earlier, "
+                f"running {len(plan.pending)} on {where}")  # fmt: skip
+    with SweepProgress(report.progress_enabled(settings.quiet), len(plan.pending)) as bar:
+        records = outputs.run_sweep(settings, plan, on_record=lambda record: bar.update(record.status))
+    summary = summarise(grid, plan.trials, records, time.perf_counter() - started)
+    written = outputs.sweep(settings, grid, summary, records)
+    for group in written.metrics.groups:
+        report.table(tables.sweep_group_table(written.metrics, group))
+        if grid.command == "confidence":
+            report.table(tables.sweep_digits_table(written.metrics, group))
+    report.table(tables.sweep_comparisons_table(written.metrics))
+    _finish(settings.out, written.files)
+    failed = [record for record in records.values() if record.status == "failed"]
+    if failed:
+        raise NnlabError(f"{len(failed)} of {len(plan.trials)} trials failed (the first: {failed[0].reason}); the "
+                         f"others are summarised; see {written.files[0]}")  # fmt: skip
 
 
 @app.command()

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn
@@ -35,7 +35,8 @@ from nnlab.errors import _UNSET, Message, Name, NnlabError, SettingError, Stoppe
 from nnlab.settings import Declaration, Settings, declarations, resolve
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-PANELS = ["Moons", "Experiment", "Model", "Confidence", "Data", "Training", "Output", "Options"]  # --help order
+# The order of the sections of --help.
+PANELS = ["Moons", "Experiment", "Model", "Confidence", "Sweep", "Data", "Training", "Output", "Options"]
 
 
 def flag(name: Name) -> str:
@@ -237,28 +238,34 @@ def waiting(holder: str) -> None:
 
 
 def settings_command(
-    app: typer.Typer, settings_cls: type[Settings], check: Callable[[Any], object] | None = None
-) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Register ``body(settings)`` as the command of ``settings_cls`` in ``app``: one option per declared setting, plus
-    ``--config`` and ``--wait``. The command resolves the settings (flag > preset > default), runs ``check`` on
-    them, takes the lock on the output folder, and calls ``body``; the body's docstring is the command's help."""
+    app: typer.Typer,
+    settings_cls: type[Settings],
+    check: Callable[[Any, dict[str, Any]], object] | None = None,
+    arguments: Sequence[inspect.Parameter] = (),
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``body`` as the command of ``settings_cls`` in ``app``: ``arguments`` (typer Arguments), one option
+    per declared setting, ``--config`` and ``--wait``. The command resolves the settings (flag > preset > default),
+    runs ``check(settings, given)`` where ``given`` holds the arguments and the preset path (a bad input fails there,
+    before anything is created), takes the lock on the output folder, and calls ``body(settings)``, or
+    ``body(settings, checked)`` with what ``check`` returned. The body's docstring is the command's help."""
     decls = sorted(declarations(settings_cls), key=lambda decl: PANELS.index(decl.panel))
 
-    def register(body: Callable[[Any], None]) -> Callable[[Any], None]:
+    def register(body: Callable[..., None]) -> Callable[..., None]:
         def command(**options: Any) -> None:
             from nnlab.files import output_lock
 
             given = {decl.name: _from_flag(decl, options[decl.name]) for decl in decls}
             settings = resolve(settings_cls, options["config"], given)
-            if check is not None:
-                check(settings)  # before anything is created: a bad option leaves no trace
+            extra = {parameter.name: options[parameter.name] for parameter in arguments} | {"config": options["config"]}
+            checked = check(settings, extra) if check is not None else None
             try:
                 with output_lock(Path(settings.out), f"nnlab {body.__name__}", options["wait"], on_wait=waiting):
-                    body(settings)
+                    body(settings) if check is None else body(settings, checked)
             except KeyboardInterrupt as exc:  # here, before typer turns it into a bare exit code
                 sys.exit(_stopped(exc))
 
-        command.__signature__ = inspect.Signature([*map(_option, decls), _CONFIG, _WAIT])  # type: ignore[attr-defined]
+        parameters = [*arguments, *map(_option, decls), _CONFIG, _WAIT]
+        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         command.__doc__ = body.__doc__
         command.__name__ = body.__name__
         app.command(name=body.__name__)(command)

@@ -16,9 +16,10 @@ from pydantic import ValidationError
 
 from nnlab import tables
 from nnlab.files import write_text_atomic
-from nnlab.schema import ConfidenceMetrics, MnistMetrics, MoonsMetrics, Record, first_problem
+from nnlab.schema import ConfidenceMetrics, MnistMetrics, MoonsMetrics, Record, SweepSummary, first_problem
 
-FOLDERS = ("moons", "mnist", "mnist-partial", "confidence")
+SWEEPS = ("moons", "mnist", "confidence")
+FOLDERS = ("moons", "mnist", "mnist-partial", "confidence", *(f"sweep/{command}" for command in SWEEPS))
 MAX_METRICS_BYTES = 32 << 20
 
 # What each kind of file is, by name pattern; {model} and {i} are filled in.
@@ -39,6 +40,9 @@ DESCRIPTIONS = {
     "confidence/per_class.png": "accuracy, mean confidence and extreme images per class",
     "confidence/confidence.json": "confidence: ranked images, per-class table, calibration bins",
     "confidence/{model}.pt": "checkpoint of {model}, trained by nnlab confidence when there was none",
+    "sweep/{command}/summary.json": "sweep of {command}: every group's statistics and the paired comparisons",
+    "sweep/{command}/summary.png": "sweep of {command}: each group's mean, 95% interval and trials",
+    "sweep/{command}/trials.csv": "sweep of {command}: one row per trial (settings, status, metrics)",
     "index.html": "this page",
 }
 
@@ -47,6 +51,10 @@ def describe(relative: str) -> str:
     """What the output file at ``relative`` (e.g. 'mnist/conv.pt') is."""
     if relative in DESCRIPTIONS:
         return DESCRIPTIONS[relative]
+    if relative.startswith("sweep/") and relative.count("/") == 2:
+        _, command, name = relative.split("/")
+        pattern = DESCRIPTIONS.get(f"sweep/{{command}}/{name}")
+        return pattern.format(command=command) if pattern else "file"
     folder, _, name = relative.partition("/")
     stem = Path(name).stem
     if folder == "moons" and stem.startswith("iteration_") and stem[10:].isdigit():
@@ -155,6 +163,18 @@ def _confidence_section(metrics: ConfidenceMetrics, files: list[str]) -> str:
     )  # fmt: skip
 
 
+def _sweep_section(metrics: SweepSummary, files: list[str]) -> str:
+    folder = f"sweep/{metrics.command}"
+    parts = [f"<h2>Sweep of {text(metrics.command)}: {len(metrics.trials)} trials in {len(metrics.groups)} groups</h2>",
+             _image(f"{folder}/summary.png", files)]  # fmt: skip
+    for group in metrics.groups:
+        parts.append(html_table(tables.sweep_group_table(metrics, group)))
+        if metrics.command == "confidence":
+            parts.append(html_table(tables.sweep_digits_table(metrics, group)))
+    parts.append(html_table(tables.sweep_comparisons_table(metrics)))
+    return "".join(parts)
+
+
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 img{max-width:100%;border:1px solid #ddd}figure{margin:1em 0}figcaption{font-size:.85em;color:#555}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}
@@ -171,6 +191,7 @@ def render_index(out: Path) -> tuple[str, list[str]]:
         ("mnist/metrics.json", MnistMetrics, _mnist_section),
         ("mnist-partial/metrics.json", MnistMetrics, lambda m, f: _mnist_section(m, f, "mnist-partial")),
         ("confidence/confidence.json", ConfidenceMetrics, _confidence_section),
+        *((f"sweep/{command}/summary.json", SweepSummary, _sweep_section) for command in SWEEPS),
     ):
         metrics, problem = read_record(out / relative, record)
         if problem:

@@ -114,8 +114,10 @@ def run_moons(config: MoonsSettings, draw: bool = True) -> MoonsResult:
         for iteration in range(config.iters + 1):
             if iteration in keep:
                 boundaries[iteration] = net.forward(points).reshape(axis.size, axis.size)
-            accuracy = net.accuracy(X, T)
-            error = net.loss(X, T) if iteration == config.iters else net.step(X, T, config.lr)
+            if iteration == config.iters:
+                error, accuracy = net.loss(X, T), net.accuracy(X, T)
+            else:
+                error, accuracy = net.step(X, T, config.lr)
             history.append({"iteration": iteration, "error": error, "accuracy": accuracy})
             _check_divergence(net, history, config.lr)
     return MoonsResult(

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nnlab import schema
 from nnlab.errors import Stopped
-from nnlab.files import OutputSet, signals_held
+from nnlab.files import OutputSet, prepare_output_dir, signals_held, write_json_atomic
 from nnlab.index import write_index
-from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings, as_dict
+from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings, SweepSettings, as_dict
 
 if TYPE_CHECKING:
     from nnlab.classifier import Progress
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from nnlab.data import Dataset
     from nnlab.mnist import MnistResult, ModelResult
     from nnlab.moons import MoonsResult
+    from nnlab.sweep import Grid, Plan
 
 # The names each command's sets consist of: earlier runs' files with these names are replaced or removed.
 _MODEL = "(linear|full|conv)"
@@ -37,6 +38,7 @@ MNIST_FILES = re.compile(rf"{_MODEL}\.pt|confusion_{_MODEL}\.png|learning_curves
 CONFIDENCE_FILES = re.compile(
     rf"most_confident\.png|least_confident\.png|calibration\.png|per_class\.png|confidence\.json|{_MODEL}\.pt"
 )
+SWEEP_FILES = re.compile(r"trials\.csv|summary\.json|summary\.png")
 
 RecordT = TypeVar("RecordT", bound=schema.Record)
 
@@ -162,6 +164,77 @@ def confidence(settings: ConfidenceSettings, run: ConfidenceRun) -> Written[sche
         metrics = schema.confidence_metrics(run, str(checkpoint), files)
         outputs.write_json("confidence.json", metrics.data())
         return Written(metrics, outputs.commit(last="confidence.json"))
+
+
+def sweep_folder(out: str | Path, command: str) -> Path:
+    """Where a sweep of ``command`` writes: ``OUT/sweep/<command>/``."""
+    return Path(out) / "sweep" / command
+
+
+def run_sweep(settings: SweepSettings, plan: Plan, on_record: Callable[[schema.TrialRecord], None] | None = None
+              ) -> dict[str, schema.TrialRecord]:  # fmt: skip
+    """Run the plan's pending trials (sweep.run), writing ``trials/<trial>.json`` the moment each finishes; returns
+    every trial's record. Interrupted, it raises Stopped saying how many trials are kept for the next run."""
+    from nnlab.sweep import default_workers, run
+
+    trials_folder = prepare_output_dir(sweep_folder(settings.out, plan.grid.command) / "trials")
+    written = 0
+
+    def keep(record: schema.TrialRecord) -> None:
+        nonlocal written
+        write_json_atomic(trials_folder / f"{record.trial}.json", record.data())
+        written += 1
+        if on_record is not None:
+            on_record(record)
+
+    try:
+        return run(plan, settings.scheduler, settings.workers or default_workers(), keep, meanwhile=_prepare_summary)
+    except KeyboardInterrupt as interrupt:
+        kept = f"kept the {written} trials finished in {trials_folder}; run the same command again to resume"
+        raise Stopped.from_interrupt(interrupt, kept if written else "") from None
+
+
+def _prepare_summary() -> None:
+    """Import what the summary needs (matplotlib, scipy) while the workers run the trials."""
+    import scipy.special  # noqa: F401
+
+    from nnlab import plots  # noqa: F401
+
+
+def sweep(settings: SweepSettings, grid: Grid, summary: schema.SweepSummary, records: dict[str, schema.TrialRecord]
+          ) -> Written[schema.SweepSummary]:  # fmt: skip
+    """``OUT/sweep/<command>/``: trials.csv (a row per trial), summary.png, summary.json (every trial file stays in
+    trials/, where later sweeps find it)."""
+    from nnlab import plots
+
+    folder = sweep_folder(settings.out, grid.command)
+    ordered = [records[trial] for trial in summary.trials if trial in records]
+    with OutputSet(folder, SWEEP_FILES.fullmatch) as outputs:
+        text = trials_csv(grid, summary.metrics, ordered)
+        outputs.write_bytes("trials.csv", lambda handle: handle.write(text.encode("utf-8")))
+        plots.sweep_summary(summary, ordered, outputs.path("summary.png"))
+        files = [str(outputs.final(name)) for name in [*outputs.names, "summary.json"]]
+        final = summary.model_copy(update={"files": files})
+        outputs.write_json("summary.json", final.data())
+        return Written(final, outputs.commit(last="summary.json"))
+
+
+def trials_csv(grid: Grid, metrics: list[str], records: list[schema.TrialRecord]) -> str:
+    """One row per trial: its id, every swept key, the seed, its status, each metric (empty where there is none),
+    seconds, worker and reason: tidy data that pandas or a spreadsheet reads directly."""
+    import csv
+    import io
+
+    keys = [*grid.group_keys, "seed"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["trial", *keys, "status", *metrics, "seconds", "worker", "reason"])
+    for rec in records:
+        values = [rec.metrics.get(name) for name in metrics]
+        writer.writerow([rec.trial, *(rec.swept.get(key) for key in keys), rec.status,
+                         *("" if value is None else repr(value) for value in values), f"{rec.seconds:.3f}", rec.worker,
+                         rec.reason])  # fmt: skip
+    return buffer.getvalue()
 
 
 def index(out: str | Path) -> tuple[Path, list[str]]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from nnlab.confidence import ConfidenceResult
     from nnlab.moons import MoonsResult
+    from nnlab.schema import SweepSummary, TrialRecord
 
 # The lab's two colours: class t = -1 in blue, t = +1 in red; the half-planes lightly in the same colours.
 NEGATIVE_COLOUR = "#1f5fbf"
@@ -288,3 +289,81 @@ def per_class_plot(result: ConfidenceResult, path: Path) -> Path:
         ax.grid(alpha=0.3, axis="y")
     figure.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.9, wspace=0.2)
     return save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------------------------------------ sweeps
+
+
+def _group_of(record: TrialRecord, keys: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(record.swept.get(key) for key in keys if key != "seed")
+
+
+def sweep_summary(summary: SweepSummary, records: Sequence[TrialRecord], path: Path) -> Path:
+    """One panel per main metric: each group's mean with its 95% interval as an error bar and every trial's value
+    as a dot; groups run down the page, so 3 or 30 read alike. A confidence sweep adds a row below: per digit, how
+    many of the most (solid) and least (dashed) confident images are that digit, with their intervals."""
+    from nnlab.sweep import group_label, varied_keys
+
+    varied = varied_keys(summary)
+    labels = [group_label(group.settings, varied) for group in summary.groups]
+    positions = {_group_of_settings(group.settings): row for row, group in enumerate(summary.groups)}
+    metrics = summary.main_metrics or summary.metrics[:1]
+    digits = summary.command == "confidence"
+    height = max(2.6, 0.32 * len(labels) + 1.4)
+    figure = plt.figure(figsize=(4.8 * len(metrics) + 1.8, height + (3.6 if digits else 0.0)))
+    grid = figure.add_gridspec(2 if digits else 1, len(metrics), height_ratios=[height, 3.6] if digits else None)
+    rng = np.random.default_rng(0)  # jitter of the dots, the same in every run
+    for column, metric in enumerate(metrics):
+        ax = figure.add_subplot(grid[0, column])
+        for record in records:
+            value = record.metrics.get(metric)
+            row = positions.get(_group_of(record, summary.keys))
+            if record.status == "ok" and value is not None and row is not None:
+                ax.plot(value, row + rng.uniform(-0.18, 0.18), "o", color="#7f7f7f", alpha=0.5, markersize=3)
+        for row, group in enumerate(summary.groups):
+            stat = group.metrics[metric]
+            if stat.mean is None:
+                continue
+            error = None if stat.ci95 is None else [[stat.mean - stat.ci95[0]], [stat.ci95[1] - stat.mean]]
+            ax.errorbar(stat.mean, row, xerr=error, fmt="D", color="#d62728", capsize=4, markersize=5)
+        ax.set_yticks(range(len(labels)), labels if column == 0 else [""] * len(labels), fontsize=8)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_xlabel(metric)
+        ax.grid(alpha=0.3, axis="x")
+        ax.set_title(f"{metric}: mean and 95% interval (dots: trials)", fontsize=9)
+    if digits:
+        _digit_panel(figure.add_subplot(grid[1, :]), summary, varied)
+    figure.suptitle(f"sweep of {summary.command}: {len(records)} trials in {len(labels)} groups", fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def _group_of_settings(settings: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(settings.values())
+
+
+def _digit_panel(ax: Axes, summary: SweepSummary, varied: Sequence[str], most_groups: int = 6) -> None:
+    from nnlab.sweep import group_label
+
+    shown = summary.groups[:most_groups]
+    colours = plt.get_cmap("tab10")
+    for index, group in enumerate(shown):
+        offset = (index - (len(shown) - 1) / 2) * 0.1
+        for kind, style in (("top", "-"), ("bottom", "--")):
+            stats = [group.metrics[f"{kind}_{d}"] for d in range(10)]
+            means = np.array([np.nan if s.mean is None else s.mean for s in stats])
+            low = np.array([0.0 if s.ci95 is None or s.mean is None else s.mean - s.ci95[0] for s in stats])
+            high = np.array([0.0 if s.ci95 is None or s.mean is None else s.ci95[1] - s.mean for s in stats])
+            which = "most" if kind == "top" else "least"
+            ax.errorbar(np.arange(10) + offset, means, yerr=[low, high], fmt="o" + style, color=colours(index),
+                        capsize=2, markersize=3, linewidth=1,
+                        label=f"{which} confident: {group_label(group.settings, varied)}")  # fmt: skip
+    ax.set_xticks(range(10))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("digit (true class)")
+    ax.set_ylabel("images of that digit")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncols=2)
+    more = f" (the first {most_groups} groups)" if len(summary.groups) > most_groups else ""
+    ax.set_title(f"how many of the most (solid) and least (dashed) confident test images are each digit: mean "
+                 f"over seeds and 95% interval{more}", fontsize=9)  # fmt: skip

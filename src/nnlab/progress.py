@@ -65,3 +65,40 @@ class TrainingProgress:
             loss=event.loss,
             speed=done / elapsed if elapsed > 0 else 0.0,
         )
+
+
+class SweepProgress:
+    """One rich progress bar over a sweep's trials: done of total, failures, time left; silent when disabled."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.failed = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> SweepProgress:
+        if self.enabled and self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("trials", markup=False),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed", markup=False),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("trials", total=self.total, failed=0)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc_info)
+
+    def update(self, status: str) -> None:
+        """One more trial finished with ``status`` (ok, diverged or failed)."""
+        self.failed += status == "failed"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, failed=self.failed)

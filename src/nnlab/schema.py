@@ -256,6 +256,67 @@ class CheckpointHeader(Record):
     metadata: CheckpointMetadata
 
 
+# ------------------------------------------------------------------------------------------------- sweeps
+
+
+class TrialRecord(Record):
+    """``sweep/<command>/trials/<trial>.json``: one trial of a sweep, written the moment it finishes."""
+
+    trial: str
+    command: Literal["moons", "mnist", "confidence"]
+    settings: dict[str, Any]  # every setting of the trial, as the command resolved them
+    swept: dict[str, Any]  # the swept keys and their values in this trial
+    status: Literal["ok", "diverged", "failed"]
+    reason: str = ""
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    seconds: float = Field(ge=0)
+    worker: str = ""
+    source: str = ""  # where the worker's data came from
+
+
+class MetricSummary(Record):
+    n: int = Field(ge=0)  # values behind the numbers (a metric can be missing: zero_error_iteration, never)
+    mean: float | None
+    std: float | None
+    ci95: list[float] | None  # Student t interval of the mean; None below two values
+
+
+class GroupSummary(Record):
+    settings: dict[str, Any]  # the swept keys' values, the seed aside
+    n: int = Field(ge=0)  # trials that finished ok: the statistics' sample
+    trials: int = Field(ge=0)
+    diverged: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    metrics: dict[str, MetricSummary]
+
+
+class ComparisonSummary(Record):
+    key: str
+    a: Any
+    b: Any
+    settings: dict[str, Any]  # the other swept keys, equal in both groups
+    metric: str
+    n_pairs: int = Field(ge=0)
+    mean_difference: float | None  # a - b
+    ci95: list[float] | None
+    p_value: float | None
+    test: Literal["paired t"] = "paired t"
+
+
+class SweepSummary(Record):
+    """``sweep/<command>/summary.json``."""
+
+    command: Literal["moons", "mnist", "confidence"]
+    keys: list[str]  # the swept keys, seed last
+    metrics: list[str]
+    main_metrics: list[str] = Field(default_factory=list)
+    trials: list[str] = Field(default_factory=list)  # the ids of the trials summarised
+    groups: list[GroupSummary]
+    comparisons: list[ComparisonSummary]
+    files: list[str] = Field(default_factory=list)
+    seconds: float = Field(default=0.0, ge=0)
+
+
 # ------------------------------------------------------------------------------------------------ reading
 
 
@@ -266,4 +327,9 @@ def first_problem(error: ValidationError) -> str:
     return f"{where}: {first['msg'].lower()}"
 
 
-RECORDS: dict[str, type[Record]] = {"moons": MoonsMetrics, "mnist": MnistMetrics, "confidence": ConfidenceMetrics}
+RECORDS: dict[str, type[Record]] = {
+    "moons": MoonsMetrics,
+    "mnist": MnistMetrics,
+    "confidence": ConfidenceMetrics,
+    "sweep": SweepSummary,
+}

@@ -75,6 +75,13 @@ class TwoLayerNet:
         self, X: np.ndarray, T: np.ndarray
     ) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """E and its exact gradient (DW, DB, DV) in one forward and one backward pass."""
+        error, _, gradients = self._forward_backward(X, T)
+        return error, gradients
+
+    def _forward_backward(
+        self, X: np.ndarray, T: np.ndarray
+    ) -> tuple[float, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """E, the margins -y_k t_k (N,) and the gradient (DW, DB, DV), in one forward and one backward pass."""
         X = np.asarray(X, dtype=np.float64)
         T = np.asarray(T, dtype=np.float64)
         n = X.shape[0]
@@ -84,7 +91,7 @@ class TwoLayerNet:
             margin = -(A @ self.V) * T  # (N,)
             wrong = margin > 0.0  # where max(0, .) has slope 1; 0 at the kink, like autograd
             G = np.where(wrong, -T / n, 0.0)  # (N,) dE/dy
-            return float(margin[wrong].sum() / n), self._gradients(X, G, A)
+            return float(margin[wrong].sum() / n), margin, self._gradients(X, G, A)
         margin = -self.forward(X) * T  # (N,)
         wrong = margin > 0.0
         Xw = X[wrong]  # (M, 2) the only rows with a non-zero gradient
@@ -96,7 +103,7 @@ class TwoLayerNet:
             DW += dW
             DB += dB
             DV += dV
-        return float(margin[wrong].sum() / n), (DW, DB, DV)
+        return float(margin[wrong].sum() / n), margin, (DW, DB, DV)
 
     def _gradients(self, X: np.ndarray, G: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Backward pass for rows X with output gradients G and hidden activations A = relu(Z)."""
@@ -113,13 +120,14 @@ class TwoLayerNet:
         """The exact gradient (DW, DB, DV) of :meth:`loss`, shaped like (W, B, V)."""
         return self.loss_and_gradients(X, T)[1]
 
-    def step(self, X: np.ndarray, T: np.ndarray, lr: float) -> float:
-        """One step of full-batch gradient descent; returns the error before the step."""
-        error, (DW, DB, DV) = self.loss_and_gradients(X, T)
+    def step(self, X: np.ndarray, T: np.ndarray, lr: float) -> tuple[float, float]:
+        """One step of full-batch gradient descent; returns the error and the accuracy before the step (the
+        accuracy from the same forward pass: y_k t_k > 0 where the margin -y_k t_k < 0)."""
+        error, margin, (DW, DB, DV) = self._forward_backward(X, T)
         self.W -= lr * DW
         self.B -= lr * DB
         self.V -= lr * DV
-        return error
+        return error, float(np.mean(margin < 0.0))
 
     def accuracy(self, X: np.ndarray, T: np.ndarray) -> float:
         """Fraction of samples whose output has the sign of their label (y = 0 counts as wrong)."""

@@ -76,11 +76,14 @@ def _text_path(value: str) -> str:
 PathText = Annotated[str, AfterValidator(_text_path)]
 
 
-def setting(default: Any, help: str, *, default_text: str | None = None, **constraints: Any) -> Any:
+def setting(
+    default: Any, help: str, *, default_text: str | None = None, requirement: str | None = None, **constraints: Any
+) -> Any:
     """Declare one setting: its default, its help text (a sentence) and its constraints (``ge``, ``le``, ``gt``,
-    ``lt``, ``min_length``, ``max_length``). ``default_text`` describes a default that is computed later."""
-    extra = {"default_text": default_text} if default_text is not None else None
-    return Field(default, description=help, json_schema_extra=extra, **constraints)
+    ``lt``, ``min_length``, ``max_length``). ``default_text`` describes a default that is computed later;
+    ``requirement`` says in words what a text setting must be, where "a path" is not it."""
+    extra = {key: value for key, value in (("default_text", default_text), ("requirement", requirement)) if value}
+    return Field(default, description=help, json_schema_extra=extra or None, **constraints)
 
 
 class Settings(BaseModel):
@@ -260,10 +263,34 @@ class ConfidenceSettings(ProgressSettings, OutputSettings, TrainingSettings, Dat
         return {name: getattr(self, name) for name in ClassifierParams.model_fields}
 
 
+MAX_WORKERS = 1024
+
+
+class SweepSettings(ProgressSettings, OutputSettings):
+    """Settings of ``nnlab sweep`` itself (the swept command's settings are its KEY=VALUES)."""
+
+    panel: ClassVar[str] = "Sweep"
+    workers: int | None = setting(
+        None,
+        "Worker processes of the local cluster; each runs one trial at a time with one torch thread.",
+        default_text="the CPU cores",
+        ge=1,
+        le=MAX_WORKERS,
+    )
+    scheduler: Annotated[str, Field(pattern=r"^([a-z]+://)?[^\s/]+:[0-9]+$", max_length=500)] | None = setting(
+        None,
+        "Address of a running Dask scheduler (tcp://host:8786) to run the trials on, instead of a local cluster.",
+        default_text="a local cluster on this machine",
+        requirement="a scheduler address like tcp://host:8786",
+    )
+    fresh: bool = setting(False, "Run every trial again, ignoring the finished ones.")
+
+
 COMMANDS: dict[str, type[Settings]] = {
     "moons": MoonsSettings,
     "mnist": MnistSettings,
     "confidence": ConfidenceSettings,
+    "sweep": SweepSettings,
 }
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
@@ -295,6 +322,7 @@ class Declaration:
     help: str
     default_text: str | None
     panel: str
+    requirement: str | None = None  # what a text value must be, where that is not "a path"
 
 
 def _strip(annotation: Any) -> tuple[Any, bool, list[Any]]:
@@ -360,6 +388,7 @@ def declarations(settings_cls: type[Settings]) -> Iterator[Declaration]:
             help=field.description or "",
             default_text=typing.cast("str | None", extra.get("default_text")),
             panel=_declaring_group(settings_cls, name).panel,
+            requirement=typing.cast("str | None", extra.get("requirement")),
         )
 
 
@@ -381,7 +410,7 @@ def requirement(decl: Declaration, item: bool = False) -> str:
     elif decl.scalar is bool:
         single = "true or false"
     elif decl.scalar is str:
-        single = "a path"
+        single = decl.requirement or "a path"
     else:
         single = "an integer" if decl.scalar is int else "a finite number"
         words = [f"{op} {_number(decl.bounds[key])}" for key, op in zip(_BOUNDS, (">=", ">", "<=", "<"))

@@ -1,0 +1,211 @@
+"""`nnlab sweep` end to end, with real processes on loopback: a local cluster, an external `dask scheduler` with two
+`dask worker`s (one killed mid-sweep), Ctrl-C, resuming, failures, and the same numbers wherever a trial runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from idx_helpers import write_idx_folder
+from processes import temporary_files, wait_for_text
+from typer.testing import CliRunner
+
+from nnlab import sweep as sweep_module
+from nnlab.cli import app
+
+runner = CliRunner()
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+def nnlab(nnlab_command, *args, env=None):
+    return subprocess.run([*nnlab_command, "sweep", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def wait_for_files(folder: Path, pattern: str, count: int = 1, timeout: float = 120.0) -> list[Path]:
+    """Wait until ``count`` files matching ``pattern`` exist in ``folder`` (they appear as trials finish)."""
+    deadline = time.monotonic() + timeout
+    while len(found := sorted(folder.glob(pattern))) < count:
+        assert time.monotonic() < deadline, f"only {len(found)} of {count} {pattern} in {folder}"
+        time.sleep(0.02)
+    return found
+
+
+def metrics_by_trial(folder: Path) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text())["metrics"] for path in (folder / "trials").glob("*.json")}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cifar"], "unknown command 'cifar' to sweep; choose one of moons, mnist, confidence"),
+        (["mnist", "lrr=0.1"], "unknown key 'lrr' for a sweep of mnist; did you mean 'lr'?"),
+        (["mnist", "models=conv"], "use model=conv"),
+        (["moons", "hidden=big"], "hidden=big: 'big' is not a number"),
+        (["moons", "seed="], "seed=: give at least one value"),
+        (["moons", "seed=5-1"], "seed=5-1: the range 5-1 is reversed"),
+        (["moons", "lr=0.1-0.2"], "only integer keys take ranges"),
+        (["moons", "seed=0-999", "hidden=1-11"], "the grid has 11000 trials; a sweep runs at most 10000"),
+        (["moons", "--workers", "0"], "--workers 0: must be an integer >= 1 and <= 1024"),
+        (["moons", "--scheduler", "not an address"], "--scheduler 'not an address': must be a scheduler address"),
+    ],
+)
+def test_a_bad_sweep_is_refused_before_anything_starts(tmp_path, args, message):
+    result = runner.invoke(app, ["sweep", *args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_within_seconds(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep_module, "CONNECT_SECONDS", 1)
+    started = time.monotonic()
+    result = runner.invoke(app, ["sweep", "moons", "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and time.monotonic() - started < 15
+    assert result.stderr.startswith("error: tcp://127.0.0.1:9: cannot reach the Dask scheduler (")
+    assert result.stderr.count("\n") == 1 and "drop --scheduler" in result.stderr
+
+
+def test_a_local_sweep_writes_its_results_resumes_and_grows(tmp_path, nnlab_command):
+    out = tmp_path / "out"
+    grid = ["iters=8", "hidden=10,50", "seed=0-3"]
+    first = nnlab(nnlab_command, "moons", *grid, "--workers", "2", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert "sweep of moons: 8 trials; 0 finished earlier, running 8 on a local cluster of 2 workers" in first.stdout
+    assert "hidden=10: 4 of 4 trials" in first.stdout and "paired comparisons" in first.stdout
+    folder = out / "sweep" / "moons"
+    assert len(list((folder / "trials").glob("*.json"))) == 8
+    rows = (folder / "trials.csv").read_text().splitlines()
+    assert rows[0] == "trial,iters,hidden,seed,status,error,accuracy,zero_error_iteration,seconds,worker,reason"
+    assert len(rows) == 9 and all(",ok," in row for row in rows[1:])
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["command"] == "moons" and summary["metrics"] == ["error", "accuracy", "zero_error_iteration"]
+    group = summary["groups"][0]
+    assert group["settings"] == {"iters": 8, "hidden": 10} and group["n"] == 4
+    assert set(group["metrics"]["accuracy"]) == {"n", "mean", "std", "ci95"}
+    comparison = summary["comparisons"][0]
+    assert {k: comparison[k] for k in ("key", "a", "b", "test")} == {"key": "hidden", "a": 10, "b": 50,
+                                                                     "test": "paired t"}  # fmt: skip
+    assert set(comparison) >= {"metric", "n_pairs", "mean_difference", "ci95", "p_value"}
+    assert (folder / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Sweep of moons: 8 trials in 2 groups" in (out / "index.html").read_text()
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("nnlab-sweep-*"))  # the cluster's scratch space
+
+    again = nnlab(nnlab_command, "moons", *grid, "--out", str(out))
+    assert again.returncode == 0 and "8 finished earlier, running 0" in again.stdout
+    repeated = json.loads((folder / "summary.json").read_text())
+    assert repeated["groups"] == summary["groups"] and repeated["comparisons"] == summary["comparisons"]
+
+    grown = nnlab(nnlab_command, "moons", "iters=8", "hidden=10,50", "seed=0-5", "--out", str(out))
+    assert grown.returncode == 0 and "12 trials; 8 finished earlier, running 4" in grown.stdout
+    fresh = nnlab(nnlab_command, "moons", *grid, "--fresh", "--out", str(out))
+    assert fresh.returncode == 0 and "0 finished earlier, running 8" in fresh.stdout
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A `dask scheduler` and two `dask worker`s on 127.0.0.1, started here and stopped by process id."""
+    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "info"}
+    processes: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"{name}.log"
+        with open(log, "w") as handle:
+            processes.append(subprocess.Popen([DASK, *args], stdout=subprocess.DEVNULL, stderr=handle, env=env))
+        return processes[-1], log
+
+    try:
+        scheduler, log = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard")
+        address = re.search(r"Scheduler at:\s+(\S+)", wait_for_text(log, "Scheduler at:", scheduler))[1]
+        for name in ("w1", "w2"):
+            worker, log = start(name, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host",
+                                "127.0.0.1", "--name", name, "--local-directory", str(tmp_path / name))  # fmt: skip
+            wait_for_text(log, "Registered to:", worker)
+        yield address, processes[1:]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(tmp_path, nnlab_command, dask_cluster):
+    address, (doomed, survivor) = dask_cluster
+    grid = ["iters=3000", "hidden=10,50", "seed=0-11"]
+    out = tmp_path / "external"
+    process = subprocess.Popen([*nnlab_command, "sweep", "moons", *grid, "--scheduler", address, "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+    doomed.kill()  # mid-sweep: its trials run again on the other worker
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert f"24 trials; 0 finished earlier, running 24 on {address}" in stdout
+    summary = json.loads((out / "sweep" / "moons" / "summary.json").read_text())
+    assert len(set(summary["trials"])) == 24 and [g["n"] for g in summary["groups"]] == [12, 12]
+    rows = (out / "sweep" / "moons" / "trials.csv").read_text().splitlines()[1:]
+    assert len(rows) == 24 and len({row.split(",")[0] for row in rows}) == 24  # every trial exactly once
+    assert survivor.poll() is None
+    local = nnlab(nnlab_command, "moons", *grid, "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    assert metrics_by_trial(tmp_path / "local" / "sweep" / "moons") == metrics_by_trial(out / "sweep" / "moons")
+
+
+def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nnlab_command):
+    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    scratch.mkdir()
+    grid = ["iters=5000", "hidden=50", "seed=0-15"]
+    process = subprocess.Popen([*nnlab_command, "sweep", "moons", *grid, "--workers", "2", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+    children = psutil.Process(process.pid).children(recursive=True)
+    assert len(children) >= 2  # the workers
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    kept = len(list((out / "sweep" / "moons" / "trials").glob("*.json")))
+    assert stderr == (f"error: interrupted; kept the {kept} trials finished in {out / 'sweep' / 'moons' / 'trials'}; "
+                      "run the same command again to resume\n")  # fmt: skip
+    psutil.wait_procs(children, timeout=10)
+    assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+    assert list(scratch.iterdir()) == [] and temporary_files(out) == []
+    resumed = nnlab(nnlab_command, "moons", *grid, "--out", str(out))
+    assert resumed.returncode == 0 and f"16 trials; {kept} finished earlier, running {16 - kept}" in resumed.stdout
+
+
+def test_failed_trials_are_recorded_the_rest_summarised_and_exit_1(tmp_path, nnlab_command):
+    from nnlab.sweep import parse_grid, trials
+    from nnlab.trials import run_trial
+
+    good, broken = tmp_path / "good", tmp_path / "broken"
+    write_idx_folder(good, n_train=100, n_test=40)
+    broken.mkdir()
+    (broken / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03 not an IDX file")
+    grid = ["model=linear", "epochs=1", "seed=0-1", f"data_dir={good},{broken}"]
+    done = nnlab(nnlab_command, "mnist", *grid, "--workers", "2", "--out", str(tmp_path / "out"))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: 2 of 4 trials failed (the first: DataError: ")
+    folder = tmp_path / "out" / "sweep" / "mnist"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [(g["n"], g["failed"]) for g in summary["groups"]] == [(2, 0), (0, 2)]
+    assert "2 failed: left out of the statistics" in done.stdout
+    # a trial computes the same numbers on a worker as anywhere else (one torch thread, same seed)
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        for trial in trials(parse_grid("mnist", [*grid[:3], f"data_dir={good}"])):
+            recorded = json.loads((folder / "trials" / f"{trial.id}.json").read_text())
+            here = run_trial("mnist", trial.settings)["metrics"]
+            assert {k: v for k, v in recorded["metrics"].items() if k != "fit_seconds"} == {
+                k: v for k, v in here.items() if k != "fit_seconds"
+            }
+    finally:
+        torch.set_num_threads(threads)

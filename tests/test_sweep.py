@@ -1,0 +1,177 @@
+"""sweep.py without a cluster: the grid, trial ids, resuming, batching and the summary's statistics."""
+
+import json
+
+import pytest
+
+from nnlab import stats
+from nnlab.errors import ConfigError
+from nnlab.schema import TrialRecord
+from nnlab.sweep import (
+    DEFAULT_SEEDS,
+    MAX_TRIALS,
+    batches,
+    parse_grid,
+    plan,
+    summarise,
+    sweep_keys,
+    trial_id,
+    trials,
+)
+from nnlab.trials import METRICS
+
+
+def test_grid_types_values_and_ranges():
+    grid = parse_grid(
+        "mnist", ["dataset=mnist-5k", "model=linear,full,conv", "seed=0-3", "epochs=2", "lr=0.01,default"]
+    )
+    assert grid.axes == {"dataset": ("mnist-5k",), "model": ("linear", "full", "conv"), "epochs": (2,),
+                         "lr": (0.01, None), "seed": (0, 1, 2, 3)}  # fmt: skip
+    assert grid.size == 24 and grid.group_keys == ["dataset", "model", "epochs", "lr"]
+    assert parse_grid("moons", ["hidden=10,50"]).axes["seed"] == DEFAULT_SEEDS
+    assert parse_grid("mnist", ["shuffle=true,no"]).axes["shuffle"] == (True, False)
+    assert parse_grid("moons", ["noise=0.1,1e-3"]).axes["noise"] == (0.1, 0.001)
+    assert parse_grid("mnist", ["train-size=100"]).axes["train_size"] == (100,)
+
+
+@pytest.mark.parametrize(
+    ("command", "assignments", "message"),
+    [
+        ("cifar", [], "unknown command 'cifar' to sweep; choose one of moons, mnist, confidence"),
+        ("mnist", ["lrr=0.1"], "unknown key 'lrr' for a sweep of mnist; did you mean 'lr'?"),
+        (
+            "mnist",
+            ["models=conv,full"],
+            "models= cannot be swept: each mnist trial trains one model; use model=conv,full",
+        ),
+        ("moons", ["out=a,b"], "out= cannot be swept: it only says where files go"),
+        ("moons", ["snapshots=1"], "snapshots= cannot be swept: trials draw no pictures"),
+        ("confidence", ["checkpoint=a.pt"], "checkpoint= cannot be swept: each trial trains its own model"),
+        ("mnist", ["lr=fast"], "lr=fast: 'fast' is not a number; lr takes numbers"),
+        ("moons", ["hidden=ten"], "hidden=ten: 'ten' is not a number; hidden takes integers or ranges like 0-9"),
+        ("moons", ["seed=0-x"], "seed=0-x: '0-x' is not a number"),
+        ("mnist", ["lr=0.1-0.5"], "only integer keys take ranges like 0-9"),
+        ("moons", ["seed=9-0"], "seed=9-0: the range 9-0 is reversed; write 0-9"),
+        ("moons", ["seed="], "seed=: give at least one value, e.g. seed=0-4"),
+        ("moons", ["seed=1,,2"], "seed=1,,2: an empty value between commas"),
+        ("moons", ["seed=1,1"], "seed=1,1: a value repeats"),
+        ("moons", ["seed=1", "seed=2"], "seed= is given twice"),
+        ("moons", ["seed"], "'seed' is not KEY=VALUES"),
+        ("mnist", ["lr=-1"], "lr=-1: -1.0 is not allowed; lr must be a finite number > 0 and <= 1e+09"),
+        ("mnist", ["model=cnn"], "model=cnn: 'cnn' is not allowed; model must be one of linear, full, conv"),
+        ("mnist", ["shuffle=maybe"], "shuffle=maybe: 'maybe' is not true or false"),
+        ("moons", ["seed=0-10001"], "has more than 10000 values"),
+        ("moons", ["seed=0-999", "hidden=1-11"], f"the grid has 11000 trials; a sweep runs at most {MAX_TRIALS}"),
+    ],
+)
+def test_bad_grids_are_refused_naming_the_key(command, assignments, message):
+    with pytest.raises(ConfigError) as error:
+        parse_grid(command, assignments)
+    assert message in str(error.value)
+    assert error.value.exit_code == 2
+
+
+def test_keys_come_from_the_commands_declarations():
+    assert set(sweep_keys("moons")) == {"iters", "lr", "hidden", "samples", "noise", "seed"}
+    mnist = sweep_keys("mnist")
+    assert "model" in mnist and "models" not in mnist and "label_smoothing" in mnist and "out" not in mnist
+    assert mnist["model"].choices == ("linear", "full", "conv")
+    assert {"top", "model", "seed", "epochs"} <= set(sweep_keys("confidence"))
+
+
+def test_a_preset_gives_fixed_settings(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text('[mnist]\nepochs = 3\ndataset = "mnist-5k"\nout = "elsewhere"\n')
+    grid = parse_grid("mnist", ["model=linear", "seed=0"], preset)
+    (trial,) = trials(grid)
+    assert trial.settings["epochs"] == 3 and trial.settings["dataset"] == "mnist-5k" and "out" not in trial.settings
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[mnist]\nepochs = 0\n")
+    with pytest.raises(ConfigError, match=r"\[mnist\]: key 'epochs' must be an integer >= 1"):
+        parse_grid("mnist", ["model=linear"], bad)
+
+
+def test_trial_ids_follow_every_setting_and_nothing_else():
+    first = trials(parse_grid("moons", ["hidden=10,50", "seed=0-1"]))
+    again = trials(parse_grid("moons", ["seed=0-1", "hidden=10,50"]))
+    assert {t.id for t in first} == {t.id for t in again} and len({t.id for t in first}) == 4
+    assert [t.swept for t in first] == [{"hidden": 10, "seed": 0}, {"hidden": 10, "seed": 1},
+                                        {"hidden": 50, "seed": 0}, {"hidden": 50, "seed": 1}]  # fmt: skip
+    settings = dict(first[0].settings)
+    assert trial_id("moons", settings) == first[0].id
+    assert trial_id("moons", settings | {"lr": 0.5}) != first[0].id
+    assert trial_id("mnist", settings) != first[0].id
+    assert "out" not in settings and "snapshots" not in settings
+    explicit = trials(parse_grid("moons", ["hidden=10", "seed=0", "iters=32"]))[0]
+    assert explicit.id == first[0].id  # the default written out is the same trial
+
+
+def _record(trial, status="ok", **metrics):
+    return TrialRecord(trial=trial.id, command="moons", settings=trial.settings, swept=trial.swept, status=status,
+                       metrics=metrics, seconds=0.1)  # fmt: skip
+
+
+def test_resuming_skips_finished_trials_and_reruns_failed_or_untrusted_ones(tmp_path):
+    grid = parse_grid("moons", ["hidden=10,50", "seed=0-2"])
+    all_trials = trials(grid)
+    folder = tmp_path / "trials"
+    folder.mkdir()
+    ok, diverged, failed, changed, corrupt = all_trials[:5]
+    for trial, status in ((ok, "ok"), (diverged, "diverged"), (failed, "failed")):
+        (folder / f"{trial.id}.json").write_text(json.dumps(_record(trial, status, error=0.0).data()))
+    other = _record(changed, "ok").data()
+    other["settings"]["lr"] = 9.0  # a record that does not belong to this trial is not trusted
+    (folder / f"{changed.id}.json").write_text(json.dumps(other))
+    (folder / f"{corrupt.id}.json").write_text("{not json")
+    resumed = plan(grid, folder)
+    assert set(resumed.finished) == {ok.id, diverged.id}
+    assert [t.id for t in resumed.pending] == [t.id for t in all_trials if t.id not in {ok.id, diverged.id}]
+    assert plan(grid, folder, fresh=True).finished == {}
+    extended = plan(parse_grid("moons", ["hidden=10,50", "seed=0-5"]), folder)
+    assert set(extended.finished) == {ok.id, diverged.id} and len(extended.pending) == 10
+
+
+def test_batches_start_the_longest_trials_first():
+    mnist = trials(parse_grid("mnist", ["model=linear,conv,full", "seed=0-1"]))
+    order = [batch[0].settings["models"][0] for batch in batches("mnist", mnist, workers=2)]
+    assert order == ["conv", "conv", "full", "full", "linear", "linear"]
+    moons = trials(parse_grid("moons", ["seed=0-99", "hidden=10,50,200"]))
+    grouped = batches("moons", moons, workers=2)
+    assert len(grouped) == 16 and sorted(t.id for b in grouped for t in b) == sorted(t.id for t in moons)
+    assert grouped[0][0].settings["hidden"] == 200
+
+
+def test_summary_groups_and_paired_comparisons():
+    grid = parse_grid("moons", ["hidden=10,50", "seed=0-3"])
+    all_trials = trials(grid)
+    accuracy = {(10, 0): 0.90, (10, 1): 0.92, (10, 2): 0.91, (10, 3): 0.5,
+                (50, 0): 0.97, (50, 1): 0.99, (50, 2): 0.98, (50, 3): 0.99}  # fmt: skip
+    records = {}
+    for trial in all_trials:
+        key = (trial.swept["hidden"], trial.swept["seed"])
+        status = "diverged" if key == (10, 3) else "failed" if key == (50, 2) else "ok"
+        records[trial.id] = _record(trial, status, error=0.1, accuracy=accuracy[key], zero_error_iteration=None)
+    summary = summarise(grid, all_trials, records)
+    assert summary.keys == ["hidden", "seed"] and summary.metrics == METRICS["moons"]
+    small, large = summary.groups
+    assert (small.settings, small.n, small.trials, small.diverged, small.failed) == ({"hidden": 10}, 3, 4, 1, 0)
+    assert (large.n, large.failed) == (3, 1)
+    expected = stats.estimate([0.90, 0.92, 0.91])
+    assert small.metrics["accuracy"].mean == pytest.approx(expected.mean)
+    assert small.metrics["accuracy"].ci95 == pytest.approx(list(expected.ci95))
+    assert small.metrics["zero_error_iteration"].n == 0 and small.metrics["zero_error_iteration"].mean is None
+    (comparison,) = [c for c in summary.comparisons if c.metric == "accuracy"]
+    assert (comparison.key, comparison.a, comparison.b, comparison.n_pairs) == ("hidden", 10, 50, 2)  # seeds 0 and 1
+    reference = stats.paired([0.90, 0.92], [0.97, 0.99])
+    assert comparison.mean_difference == pytest.approx(reference.mean_difference)
+    assert comparison.p_value == reference.p_value and comparison.test == "paired t"
+    assert not [c for c in summary.comparisons if c.metric == "zero_error_iteration"]  # no values, no comparison
+
+
+def test_one_trial_per_group_has_no_interval():
+    grid = parse_grid("moons", ["hidden=10,50", "seed=0"])
+    all_trials = trials(grid)
+    records = {t.id: _record(t, error=0.0, accuracy=1.0, zero_error_iteration=5) for t in all_trials}
+    summary = summarise(grid, all_trials, records)
+    assert summary.groups[0].metrics["accuracy"].ci95 is None and summary.groups[0].n == 1
+    assert all(c.ci95 is None and c.p_value is None and c.n_pairs == 1 for c in summary.comparisons)
