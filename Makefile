@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(BIN)/nnlab moons
 	$(BIN)/nnlab mnist
 	$(BIN)/nnlab confidence
+	$(BIN)/nnlab sweep moons seed=0-19 hidden=10,50
 	$(BIN)/nnlab index
 
 test: $(STAMP)

@@ -71,12 +71,19 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+# CPU features that compute bfloat16 products in hardware: Intel's AMX tiles, and the AVX-512 BF16 dot products of
+# AMD Zen 4 and Intel Cooper Lake and later. On a Zen 4 core, bf16 autocast trains full 1.7x and conv 1.25x faster
+# with no measurable change in accuracy (nnlab sweep over 3 seeds on Fashion-MNIST, README).
+BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+
 def bf16_is_fast(device: torch.device) -> bool:
-    """True where bfloat16 training runs on dedicated hardware: CUDA with bf16 support, or a CPU with AMX."""
+    """True where bfloat16 training runs on dedicated hardware: CUDA with bf16 support, or a CPU with AMX or
+    AVX-512 BF16."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return "amx_bf16" in _cpu_flags()
+        return bool(BF16_CPU_FLAGS & _cpu_flags())
     return False
 
 

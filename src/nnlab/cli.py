@@ -202,7 +202,7 @@ def sweep(settings: SweepSettings, plan: Any) -> None:
     Example: nnlab sweep mnist dataset=mnist-5k model=linear,full,conv seed=0-9 epochs=5
     """
     from nnlab import outputs, tables
-    from nnlab.errors import NnlabError
+    from nnlab.errors import SweepFailed
     from nnlab.progress import SweepProgress
     from nnlab.sweep import default_workers, summarise
 
@@ -223,7 +223,7 @@ def sweep(settings: SweepSettings, plan: Any) -> None:
     _finish(settings.out, written.files)
     failed = [record for record in records.values() if record.status == "failed"]
     if failed:
-        raise NnlabError(f"{len(failed)} of {len(plan.trials)} trials failed (the first: {failed[0].reason}); the "
+        raise SweepFailed(f"{len(failed)} of {len(plan.trials)} trials failed (the first: {failed[0].reason}); the "
                          f"others are summarised; see {written.files[0]}")  # fmt: skip
 
 

@@ -131,6 +131,14 @@ class OutputError(NnlabError):
     """An output folder or file that cannot be written, or that another run is writing."""
 
 
+class ClusterError(NnlabError):
+    """A Dask scheduler that cannot be reached, or a local cluster that cannot start."""
+
+
+class SweepFailed(NnlabError):
+    """Some trials of a sweep failed (the others are summarised)."""
+
+
 class TrainingDiverged(NnlabError):
     """Training produced non-finite weights, or a loss far beyond that of a uniform guess."""
 

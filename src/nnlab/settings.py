@@ -151,9 +151,9 @@ class TrainingSettings(DeviceSettings):
     label_smoothing: float = setting(0.0, "Cross-entropy label smoothing (0: none).", ge=0, lt=1)
     schedule: ScheduleName = setting("onecycle", "Learning-rate schedule.")
     shuffle: bool = setting(True, "Reshuffle the training data every epoch.")
-    # auto: bfloat16 autocast for conv and full where the hardware has bf16 units (AMX CPU, recent GPU).
+    # auto: bfloat16 autocast for conv and full where the hardware has bf16 units (AMX or AVX-512 BF16, recent GPU).
     precision: PrecisionName = setting(
-        "auto", "Training precision; auto is bf16 for conv and full on AMX CPUs and GPUs."
+        "auto", "Training precision; auto is bf16 for conv and full on CPUs with AMX or AVX-512 BF16, and GPUs."
     )
     freeze_first: float | None = setting(
         None,

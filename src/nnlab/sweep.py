@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnlab.errors import ConfigError, NnlabError, SettingError, short_repr
+from nnlab.errors import ClusterError, ConfigError, SettingError, short_repr
 from nnlab.schema import ComparisonSummary, GroupSummary, MetricSummary, SweepSummary, TrialRecord
 from nnlab.settings import (
     ConfidenceSettings,
@@ -72,10 +72,6 @@ _RANGE = re.compile(r"^(\d+)-(\d+)$")
 _FLOAT_RANGE = re.compile(r"^[0-9.]+-[0-9.]+$")
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 CONNECT_SECONDS = 10
-
-
-class ClusterError(NnlabError):
-    """A Dask scheduler that cannot be reached, or a local cluster that cannot start."""
 
 
 # ------------------------------------------------------------------------------------------------- the grid
