@@ -266,6 +266,7 @@ def test_empty_and_non_finite_input_is_refused(data):
         fitted.predict(scipy.sparse.csr_matrix(X[:3].reshape(3, -1)))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # scikit-learn, on NaN labels
 def test_labels_are_checked_as_scikit_learn_does(data):
     X, y = data
     clf = NNClassifier(model="linear", epochs=1, device="cpu")

@@ -146,3 +146,22 @@ def test_a_signal_during_an_import_is_delivered_right_after_it(tmp_path, monkeyp
         commandline._stop(signal.SIGTERM, sys._getframe())
     assert stopped.value.terminated
     del sys.modules["slow_module"]
+
+
+def test_an_index_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, monkeypatch):
+    import errno
+
+    from nnlab import files
+
+    real = files.write_text_atomic
+
+    def full(path, text):
+        if path.name == "index.html":
+            raise files._write_failure(path, OSError(errno.ENOSPC, "No space left on device"))
+        return real(path, text)
+
+    monkeypatch.setattr("nnlab.index.write_text_atomic", full)
+    result = runner.invoke(cli.app, ["moons", "--iters", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "no space left on the device" in result.stderr and "the results are complete" in result.stderr
+    assert (tmp_path / "moons" / "metrics.json").is_file()

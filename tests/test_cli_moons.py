@@ -163,3 +163,15 @@ def test_help_shows_every_default():
     for fragment in ("(default: 32)", "(default: 1.0)", "(default: 50)", "(default: 100)", "(default: outputs)",
                      "(default: no-animate)", "(default: 0, the powers of two below iters, and iters)"):  # fmt: skip
         assert fragment in text, fragment
+
+
+def test_names_too_long_for_the_filesystem_are_named(tmp_path):
+    long = tmp_path / ("x" * 300)
+    result = run("moons", "--out", str(long))
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: --out {long}: cannot create the folder (File")
+    result = run("moons", "--config", str(long) + ".toml", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "cannot read it (File name too long)" in result.stderr
+    result = runner.invoke(app, ["confidence", "--checkpoint", str(long) + ".pt", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "cannot be looked at (File name too long)" in result.stderr
+    result = run("moons", "--out", str(tmp_path / "caf\udce9"))  # bytes that are not UTF-8, as a shell passes them
+    assert result.exit_code == 2 and "must be a path that is valid UTF-8" in result.stderr

@@ -10,6 +10,7 @@ second time on a test-only adapter that lays any few features out as an image.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnlab.classifier import NNClassifier
@@ -85,6 +86,11 @@ class FeaturesAsImage(NNClassifier):
         return super().logits(self._as_images(X))
 
 
+# scikit-learn's own NaN-target check warns inside scikit-learn as it casts the NaN targets
+NAN_CAST = "ignore:invalid value encountered in cast:RuntimeWarning"
+
+
+@pytest.mark.filterwarnings(NAN_CAST)
 @parametrize_with_checks(
     [NNClassifier(model="linear", epochs=1, device="cpu")],
     expected_failed_checks=lambda estimator: CANNOT_APPLY,
@@ -94,6 +100,7 @@ def test_scikit_learn_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.filterwarnings(NAN_CAST)
 @parametrize_with_checks([FeaturesAsImage(model="linear", epochs=3, device="cpu")])
 def test_scikit_learn_checks_behind_the_image_shape(estimator, check):
     check(estimator)

@@ -54,13 +54,18 @@ def _warn(messages: list[Message]) -> None:
 
 
 def _finish(out: str, files: list[Path]) -> None:
-    """Refresh the index page and list what the command wrote."""
+    """Refresh the index page and list what the command wrote. The results are in place already: an index that
+    cannot be written (a full disk) is a warning, not a failure of the command."""
+    from nnlab.errors import OutputError
     from nnlab.outputs import index
 
-    page, warnings = index(out)
+    try:
+        page, warnings = index(out)
+    except OutputError as exc:
+        page, warnings = None, [f"{exc.render(flag)}; the results are complete; run 'nnlab index' later"]
     for warning in warnings:
         report.warning(warning)
-    report.files([*files, page])
+    report.files([*files, *([page] if page else [])])
 
 
 def _load(settings: MnistSettings | ConfidenceSettings) -> Any:
