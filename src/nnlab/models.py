@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-MODEL_NAMES = ("linear", "full", "conv")
+from nnlab.settings import MODEL_NAMES
 
 
 def build_model(name: str) -> nn.Sequential:
