@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from nnlab import report
-from nnlab.errors import _UNSET, Message, Name, NnlabError, SettingError, Stopped, short_repr
+from nnlab.errors import Message, Name, NnlabError, SettingError, Stopped, short_repr
 from nnlab.settings import Declaration, Settings, declarations, resolve
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -42,7 +42,7 @@ PANELS = ["Moons", "Experiment", "Model", "Confidence", "Sweep", "Data", "Traini
 def flag(name: Name) -> str:
     """A setting as the command line spells it: ``lr`` is ``--lr``, ``fallback`` = False is ``--no-fallback``."""
     dashed = name.setting.replace("_", "-")
-    if name.value is _UNSET:
+    if not name.has_value:
         return f"--{dashed}"
     if isinstance(name.value, bool):
         return f"--{dashed}" if name.value else f"--no-{dashed}"

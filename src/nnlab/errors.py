@@ -23,7 +23,11 @@ class Name:
     value: Any = _UNSET
 
     def __str__(self) -> str:
-        return self.setting if self.value is _UNSET else f"{self.setting}={self.value!r}"
+        return self.setting if not self.has_value else f"{self.setting}={self.value!r}"
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not _UNSET
 
 
 Part = str | Name

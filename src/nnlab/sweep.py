@@ -316,6 +316,8 @@ def connect(scheduler: str | None, workers: int, command: str) -> Iterator[Clien
     import dask
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # in case distributed was imported before
+
     scratch = Path(tempfile.mkdtemp(prefix="nnlab-sweep-"))
     cluster = None
     client = None
