@@ -4,7 +4,9 @@ Every command's files go into ``OUT/<command>/`` through a :class:`~nnlab.files.
 temporary names, then put in place together with the metrics file that describes them, which comes last. So
 after success the metrics file describes exactly the files beside it, and after a failure, a full disk or a
 signal the folder is as it was. ``nnlab mnist`` saves each checkpoint as its model finishes; if the run is
-interrupted, the finished checkpoints become their own consistent set in ``OUT/mnist-partial/``.
+interrupted, the finished checkpoints become their own consistent set in ``OUT/mnist-partial/``. A sweep writes each
+trial's record the moment it finishes (``OUT/sweep/<command>/trials/``, where later sweeps find it), and its summary
+files as one set at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from nnlab import schema
 from nnlab.errors import Stopped
 from nnlab.files import OutputSet, prepare_output_dir, signals_held, write_json_atomic
 from nnlab.index import write_index
-from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings, SweepSettings, as_dict
+from nnlab.settings import MODEL_NAMES, ConfidenceSettings, MnistSettings, MoonsSettings, SweepSettings, as_dict
 
 if TYPE_CHECKING:
     from nnlab.classifier import Progress
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from nnlab.sweep import Grid, Plan
 
 # The names each command's sets consist of: earlier runs' files with these names are replaced or removed.
-_MODEL = "(linear|full|conv)"
+_MODEL = "(" + "|".join(MODEL_NAMES) + ")"
 MOONS_FILES = re.compile(r"iteration_\d+\.png|snapshots\.png|training\.gif|metrics\.json")
 MNIST_FILES = re.compile(rf"{_MODEL}\.pt|confusion_{_MODEL}\.png|learning_curves\.png|metrics\.json")
 CONFIDENCE_FILES = re.compile(

@@ -612,6 +612,7 @@ __all__ = [
     "Declaration",
     "MnistSettings",
     "MoonsSettings",
+    "SweepSettings",
     "as_dict",
     "check",
     "declarations",
