@@ -1,0 +1,41 @@
+"""tables.py: each table's columns, defined once for the terminal and the HTML page."""
+
+from nnlab.schema import ComparisonSummary, GroupSummary, MetricSummary, SweepSummary
+from nnlab.tables import describe_classes, sweep_comparisons_table, sweep_group_table
+
+
+def _summary() -> SweepSummary:
+    def metric(n, mean=None, ci=None):
+        return MetricSummary(n=n, mean=mean, std=None if n < 2 else 0.01, ci95=ci)
+
+    groups = [
+        GroupSummary(settings={"hidden": 10}, n=3, trials=4, diverged=1, failed=0,
+                     metrics={"error": metric(3, 0.1, [0.05, 0.15]), "accuracy": metric(1, 0.9)}),
+        GroupSummary(settings={"hidden": 50}, n=0, trials=1, diverged=0, failed=1,
+                     metrics={"error": metric(0), "accuracy": metric(0)}),
+    ]  # fmt: skip
+    comparisons = [ComparisonSummary(key="hidden", a=10, b=50, settings={}, metric="accuracy", n_pairs=3,
+                                     mean_difference=-0.05, ci95=[-0.08, -0.02], p_value=0.0123)]  # fmt: skip
+    return SweepSummary(command="moons", keys=["hidden", "seed"], metrics=["error", "accuracy"],
+                        main_metrics=["accuracy"], groups=groups, comparisons=comparisons)  # fmt: skip
+
+
+def test_a_group_table_says_mean_interval_and_what_was_left_out():
+    summary = _summary()
+    table = sweep_group_table(summary, summary.groups[0])
+    assert table.title == "hidden=10: 3 of 4 trials"
+    assert [c.header for c in table.columns] == ["metric", "mean ± 95% CI", "std", "n"]
+    assert table.rows == (("error", "0.1 ± 0.05", "0.01", "3"), ("accuracy", "0.9 (n = 1: no interval)", "–", "1"))
+    assert table.note == "1 diverged: left out of the statistics"
+    empty = sweep_group_table(summary, summary.groups[1])
+    assert empty.rows[0][1] == "–" and empty.note == "1 failed: left out of the statistics"
+
+
+def test_the_comparisons_table_shows_the_main_metrics():
+    table = sweep_comparisons_table(_summary())
+    assert table.rows == (("hidden", "10", "50", "accuracy", "3", "-0.05 ± 0.03", "0.012"),)
+
+
+def test_describe_classes():
+    assert describe_classes({"4": 24}) == "all 24 are '4'"
+    assert describe_classes({"4": 20, "7": 4}) == "20 × '4', 4 × '7'"
