@@ -8,7 +8,6 @@ cli.py, this module is the only place that knows flags (:func:`flag`) and exit c
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import inspect
 import os
@@ -17,7 +16,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn
@@ -32,6 +31,7 @@ except ImportError:  # pragma: no cover
 
 from nnlab import report
 from nnlab.errors import Message, Name, NnlabError, SettingError, Stopped, short_repr
+from nnlab.files import stop_signals_handled_by
 from nnlab.settings import Declaration, Settings, declarations, resolve
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -101,21 +101,6 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise Stopped(terminated=signum == signal.SIGTERM)
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop the command the same way, for the duration."""
-    try:
-        previous = {signum: signal.signal(signum, _stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def _standard_streams_open() -> None:
     """A closed stdin, stdout or stderr (``nnlab moons >&-``) gets /dev/null, so that no file nnlab opens later
     takes its number and receives the output meant for it."""
@@ -137,7 +122,7 @@ class NnlabGroup(TyperGroup):
             _standard_streams_open()
         kwargs["standalone_mode"] = False
         try:
-            with _stop_on_signals():
+            with stop_signals_handled_by(_stop):  # Ctrl-C and SIGTERM stop the command the same way
                 self._main_with_messages(*args, **kwargs)
         except SystemExit as finished:
             if not exit_now:

@@ -273,7 +273,7 @@ def _same_content(parsed: np.ndarray, gz: Path) -> bool:
         return False
     ndim = parsed.ndim
     header = bytes([0, 0, 8, ndim]) + struct.pack(f">{ndim}I", *parsed.shape)
-    crc = zlib.crc32(parsed.tobytes(), zlib.crc32(header))
+    crc = zlib.crc32(np.ascontiguousarray(parsed).data, zlib.crc32(header))  # the array's own buffer, no copy
     return trailer == (crc & 0xFFFFFFFF, (len(header) + parsed.size) & 0xFFFFFFFF)
 
 

@@ -132,6 +132,24 @@ def write_json_atomic(path: Path, data: Any) -> Path:
 
 # ------------------------------------------------------------------------------------------ signals held
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_signals_handled_by(handler: Callable[[int, FrameType | None], Any]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM call ``handler`` for the duration, then the previous handlers are back. Only the main
+    thread can change signal handlers; elsewhere this changes nothing."""
+    try:
+        previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
@@ -141,20 +159,10 @@ def signals_held() -> Iterator[None]:
     Only the main thread can change signal handlers; elsewhere this holds nothing back.
     """
     received: list[int] = []
-
-    def remember(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
     try:
-        previous = {signum: signal.signal(signum, remember) for signum in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
+        with stop_signals_handled_by(lambda signum, frame: received.append(signum)):
+            yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         if received:
             signal.raise_signal(received[0])
 
@@ -232,6 +240,10 @@ class OutputSet:
         """Write ``data`` as strict JSON into ``name``; returns its final path."""
         text = json_text(data).encode("utf-8")
         return self.write_bytes(name, lambda handle: handle.write(text))
+
+    def listing(self, last: str) -> list[str]:
+        """The final paths of the set so far and of ``last``, the file about to describe it, as text."""
+        return [str(self.final(name)) for name in [*self.names, last]]
 
     @property
     def names(self) -> list[str]:

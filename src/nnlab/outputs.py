@@ -63,7 +63,7 @@ def moons(settings: MoonsSettings, result: MoonsResult) -> Written[schema.MoonsM
         plots.moons_pictures(result, result.snapshots, tiles, outputs.path("snapshots.png"))
         if settings.animate:
             plots.moons_animation(result, outputs.path("training.gif"))
-        files = [str(outputs.final(name)) for name in [*outputs.names, "metrics.json"]]
+        files = outputs.listing(last="metrics.json")
         metrics = schema.moons_metrics(result, as_dict(settings), files, result.seconds)
         outputs.write_json("metrics.json", metrics.data())
         return Written(metrics, outputs.commit(last="metrics.json"))
@@ -110,7 +110,7 @@ def mnist(
         plots.confusion_matrices([model.confusion for model in result.models.values()], dataset.classes, titles,
                                  [outputs.path(f"confusion_{name}.png") for name in result.models])  # fmt: skip
         checkpoints = {name: str(outputs.final(f"{name}.pt")) for name in result.models}
-        files = [str(outputs.final(name)) for name in [*outputs.names, "metrics.json"]]
+        files = outputs.listing(last="metrics.json")
         metrics = schema.mnist_metrics(result, as_dict(settings), checkpoints, files)
         outputs.write_json("metrics.json", metrics.data())
         return result, Written(metrics, outputs.commit(last="metrics.json"))
@@ -129,7 +129,7 @@ def _keep_finished(settings: MnistSettings, dataset: Dataset, finished: dict[str
             os.replace(outputs.take(f"{name}.pt"), partial.path(f"{name}.pt"))
         result = mnist_result(settings, dataset, finished, seconds)
         checkpoints = {name: str(partial.final(f"{name}.pt")) for name in finished}
-        files = [str(partial.final(name)) for name in [*partial.names, "metrics.json"]]
+        files = partial.listing(last="metrics.json")
         metrics = schema.mnist_metrics(result, as_dict(settings), checkpoints, files, status="interrupted")
         partial.write_json("metrics.json", metrics.data())
         partial.commit(last="metrics.json")
@@ -162,7 +162,7 @@ def confidence(settings: ConfidenceSettings, run: ConfidenceRun) -> Written[sche
                          f"the {analysis.top} least confident test images ({where})")  # fmt: skip
         plots.calibration_plot(analysis, outputs.path("calibration.png"))
         plots.per_class_plot(analysis, outputs.path("per_class.png"))
-        files = [str(outputs.final(name)) for name in [*outputs.names, "confidence.json"]]
+        files = outputs.listing(last="confidence.json")
         metrics = schema.confidence_metrics(run, str(checkpoint), files)
         outputs.write_json("confidence.json", metrics.data())
         return Written(metrics, outputs.commit(last="confidence.json"))
@@ -215,7 +215,7 @@ def sweep(settings: SweepSettings, grid: Grid, summary: schema.SweepSummary, rec
         text = trials_csv(grid, summary.metrics, ordered)
         outputs.write_bytes("trials.csv", lambda handle: handle.write(text.encode("utf-8")))
         plots.sweep_summary(summary, ordered, outputs.path("summary.png"))
-        files = [str(outputs.final(name)) for name in [*outputs.names, "summary.json"]]
+        files = outputs.listing(last="summary.json")
         final = summary.model_copy(update={"files": files})
         outputs.write_json("summary.json", final.data())
         return Written(final, outputs.commit(last="summary.json"))

@@ -11,7 +11,7 @@ import io
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from rich.console import Console
 from rich.table import Table as RichTable
@@ -27,7 +27,7 @@ class QuietWhenGone(io.TextIOBase):
 
     def __init__(self, stream: Callable[[], IO[str] | None]) -> None:
         self._stream = stream
-        self._failed: list[object] = []  # the stream that failed (a list: no reference cycle through the object)
+        self._failed: object | None = None  # the stream that failed
 
     @property
     def gone(self) -> bool:
@@ -35,12 +35,12 @@ class QuietWhenGone(io.TextIOBase):
 
     def _target(self) -> IO[str] | None:
         target = self._stream()
-        if target is None or getattr(target, "closed", False) or (self._failed and self._failed[0] is target):
+        if target is None or getattr(target, "closed", False) or target is self._failed:
             return None
         return target
 
     def _fail(self, target: object) -> None:
-        self._failed[:] = [target]
+        self._failed = target
 
     def write(self, text: str) -> int:
         target = self._target()
@@ -136,8 +136,3 @@ def flush() -> None:
 def progress_enabled(quiet: bool) -> bool:
     """Progress bars only on a terminal, and not when asked to be quiet."""
     return not quiet and console.is_terminal
-
-
-def show(value: Any) -> None:
-    """Print a rich renderable (progress bars and other live displays use the same console)."""
-    console.print(value)

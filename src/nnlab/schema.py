@@ -325,11 +325,3 @@ def first_problem(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "the whole file"
     return f"{where}: {first['msg'].lower()}"
-
-
-RECORDS: dict[str, type[Record]] = {
-    "moons": MoonsMetrics,
-    "mnist": MnistMetrics,
-    "confidence": ConfidenceMetrics,
-    "sweep": SweepSummary,
-}

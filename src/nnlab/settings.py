@@ -512,8 +512,8 @@ def _read_preset(path: Path) -> dict[str, Any]:
         raise ConfigError(where, f" {path}: values nested too deeply to be a preset") from None
 
 
-def _as_setting_value(value: Any) -> Any:
-    """TOML arrays become tuples, the type list settings hold."""
+def as_setting_value(value: Any) -> Any:
+    """A value read from TOML or JSON as a setting takes it: arrays become tuples, the type list settings hold."""
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -543,7 +543,7 @@ def load_preset(path: Path, command: str) -> tuple[dict[str, Any], dict[str, Pre
                 raise ConfigError(*where, f" [{section}]: {message}")
             if name in values:
                 raise ConfigError(*where, f" [{section}]: both '{origins[name].key}' and '{key}' set {name}; keep one")
-            values[name] = _as_setting_value(value)
+            values[name] = as_setting_value(value)
             origins[name] = Preset(str(path), section, key)
         check(settings_cls, values, origins, across=False)  # each value alone: the flags may yet change others
         found[section] = (values, origins)

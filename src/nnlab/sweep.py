@@ -41,6 +41,7 @@ from nnlab.settings import (
     Settings,
     as_dict,
     check,
+    declaration,
     declarations,
     load_preset,
 )
@@ -101,14 +102,10 @@ def sweep_keys(command: str) -> dict[str, Declaration]:
     keys = {decl.name: decl for decl in declarations(SWEPT_COMMANDS[command]) if decl.name not in NOT_REPORTED}
     for alias, target in ALIASES.get(command, {}).items():
         keys.pop(target)
-        decl = declaration_of(command, target)
+        decl = declaration(SWEPT_COMMANDS[command], target)
         keys[alias] = Declaration(alias, decl.scalar, False, False, decl.choices, decl.bounds, {}, decl.default[0],
                                   "One model per trial.", None, decl.panel)  # fmt: skip
     return keys
-
-
-def declaration_of(command: str, name: str) -> Declaration:
-    return next(decl for decl in declarations(SWEPT_COMMANDS[command]) if decl.name == name)
 
 
 def _setting_values(command: str, key: str, value: Any) -> dict[str, Any]:

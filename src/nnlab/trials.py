@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nnlab.errors import TrainingDiverged
-from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings
+from nnlab.settings import ConfidenceSettings, MnistSettings, MoonsSettings, as_setting_value
 
 if TYPE_CHECKING:
     from nnlab.data import Dataset
@@ -113,11 +113,6 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], tuple[dict[str, float | None], str
 }
 
 
-def _settings_values(values: dict[str, Any]) -> dict[str, Any]:
-    """A trial's JSON-ready settings as the settings take them (JSON lists are tuples there)."""
-    return {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
-
-
 def run_trial(command: str, values: dict[str, Any]) -> dict[str, Any]:
     """Run one trial of ``command`` with the settings ``values``: ``{"status": "ok" | "diverged" | "failed",
     "reason", "metrics", "seconds", "worker", "source"}``. A diverging or failing trial is recorded, never raised."""
@@ -125,7 +120,7 @@ def run_trial(command: str, values: dict[str, Any]) -> dict[str, Any]:
     metrics: dict[str, float | None] = {}
     source, reason = "", ""
     try:
-        metrics, source = RUNNERS[command](_settings_values(values))
+        metrics, source = RUNNERS[command]({name: as_setting_value(value) for name, value in values.items()})
         status = "ok"
     except TrainingDiverged as exc:
         status, reason = "diverged", str(exc)
