@@ -12,11 +12,9 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from nnlab import tables
 from nnlab.files import write_text_atomic
-from nnlab.schema import ConfidenceMetrics, MnistMetrics, MoonsMetrics, Record, SweepSummary, first_problem
+from nnlab.schema import ConfidenceMetrics, MnistMetrics, MoonsMetrics, Record, SweepSummary, read_record
 
 SWEEPS = ("moons", "mnist", "confidence")
 FOLDERS = ("moons", "mnist", "mnist-partial", "confidence", *(f"sweep/{command}" for command in SWEEPS))
@@ -79,22 +77,10 @@ def output_files(out: Path) -> list[str]:
     return found
 
 
-def read_record(path: Path, record: type[Record]) -> tuple[Record | None, str | None]:
-    """The record in the JSON file at ``path``: (record, None), (None, None) when there is no such file, or
-    (None, warning) when it cannot be used."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_METRICS_BYTES + 1)
-    except FileNotFoundError:
-        return None, None
-    except OSError as exc:
-        return None, f"{path}: cannot read it ({exc.strerror}); left out of index.html"
-    if len(raw) > MAX_METRICS_BYTES:
-        return None, f"{path}: larger than {MAX_METRICS_BYTES} bytes; left out of index.html"
-    try:
-        return record.model_validate_json(raw), None
-    except ValidationError as exc:
-        return None, f"{path}: not a valid nnlab metrics file ({first_problem(exc)}); left out of index.html"
+def _section_record(path: Path, record: type[Record]) -> tuple[Record | None, str | None]:
+    """The record for a section of the page, or a warning that the file is left out."""
+    found, problem = read_record(path, record, MAX_METRICS_BYTES)
+    return found, problem and f"{problem}; left out of index.html"
 
 
 def text(value: str) -> str:
@@ -193,7 +179,7 @@ def render_index(out: Path) -> tuple[str, list[str]]:
         ("confidence/confidence.json", ConfidenceMetrics, _confidence_section),
         *((f"sweep/{command}/summary.json", SweepSummary, _sweep_section) for command in SWEEPS),
     ):
-        metrics, problem = read_record(out / relative, record)
+        metrics, problem = _section_record(out / relative, record)
         if problem:
             warnings.append(problem)
         if metrics is not None:

@@ -7,7 +7,8 @@ crashing whatever reads it. Builders (``*_metrics``) turn an experiment's result
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -318,6 +319,27 @@ class SweepSummary(Record):
 
 
 # ------------------------------------------------------------------------------------------------ reading
+
+
+RecordT = TypeVar("RecordT", bound=Record)
+
+
+def read_record(path: Path, record: type[RecordT], limit: int) -> tuple[RecordT | None, str | None]:
+    """The ``record`` in the JSON file at ``path``, read as hostile input (at most ``limit`` bytes): (record, None),
+    (None, None) when there is no such file, or (None, what is wrong with it)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"{path}: cannot read it ({exc.strerror})"
+    if len(raw) > limit:
+        return None, f"{path}: larger than {limit} bytes"
+    try:
+        return record.model_validate_json(raw), None
+    except ValidationError as exc:
+        return None, f"{path}: not a valid nnlab metrics file ({first_problem(exc)})"
 
 
 def first_problem(error: ValidationError) -> str:

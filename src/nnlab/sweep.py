@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnlab.errors import ClusterError, ConfigError, SettingError, short_repr
-from nnlab.schema import ComparisonSummary, GroupSummary, MetricSummary, SweepSummary, TrialRecord
+from nnlab.schema import ComparisonSummary, GroupSummary, MetricSummary, SweepSummary, TrialRecord, read_record
 from nnlab.settings import (
     ConfidenceSettings,
     Declaration,
@@ -259,14 +259,7 @@ MAX_TRIAL_FILE_BYTES = 1 << 20
 
 def read_trial(path: Path) -> TrialRecord | None:
     """The trial record at ``path``; None if there is none or it cannot be used (then the trial runs again)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_TRIAL_FILE_BYTES + 1)
-        if len(raw) > MAX_TRIAL_FILE_BYTES:
-            return None
-        return TrialRecord.model_validate_json(raw)
-    except (OSError, ValueError):
-        return None
+    return read_record(path, TrialRecord, MAX_TRIAL_FILE_BYTES)[0]
 
 
 @dataclass
