@@ -113,7 +113,8 @@ def test_a_local_sweep_writes_its_results_resumes_and_grows(tmp_path, nnlab_comm
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A `dask scheduler` and two `dask worker`s on 127.0.0.1, started here and stopped by process id."""
-    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "info"}
+    # their scratch space in the test's folder, not a dask-scratch-space left behind in /tmp
+    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "info", "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "scratch")}
     processes: list[subprocess.Popen] = []
 
     def start(name: str, *args: str) -> tuple[subprocess.Popen, Path]:
