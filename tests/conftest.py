@@ -1,5 +1,6 @@
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +26,23 @@ def _isolated_data_dir(tmp_path_factory, monkeypatch, subset_cache):
     folder = tmp_path_factory.mktemp("nnlab-data")
     shutil.copyfile(subset_cache, folder / "mnist-5k.npz")
     monkeypatch.setenv("NNLAB_DATA_DIR", str(folder))
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(args, **popen_kwargs)`` starts a process that is killed by its process id when the test ends, however
+    it ends (a process still running then is a failed test's leftover)."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str], **kwargs) -> subprocess.Popen:
+        started.append(subprocess.Popen(args, **kwargs))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -137,11 +137,13 @@ def dask_cluster(tmp_path):
             process.wait()
 
 
-def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(tmp_path, nnlab_command, dask_cluster):
+def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(
+    tmp_path, nnlab_command, dask_cluster, spawn
+):
     address, (doomed, survivor) = dask_cluster
     grid = ["iters=3000", "hidden=10,50", "seed=0-11"]
     out = tmp_path / "external"
-    process = subprocess.Popen([*nnlab_command, "sweep", "moons", *grid, "--scheduler", address, "--out", str(out)],
+    process = spawn([*nnlab_command, "sweep", "moons", *grid, "--scheduler", address, "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
     doomed.kill()  # mid-sweep: its trials run again on the other worker
@@ -158,11 +160,11 @@ def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(tmp_
     assert metrics_by_trial(tmp_path / "local" / "sweep" / "moons") == metrics_by_trial(out / "sweep" / "moons")
 
 
-def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nnlab_command):
+def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nnlab_command, spawn):
     out, scratch = tmp_path / "out", tmp_path / "tmp"
     scratch.mkdir()
     grid = ["iters=5000", "hidden=50", "seed=0-15"]
-    process = subprocess.Popen([*nnlab_command, "sweep", "moons", *grid, "--workers", "2", "--out", str(out)],
+    process = spawn([*nnlab_command, "sweep", "moons", *grid, "--workers", "2", "--out", str(out)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     wait_for_files(out / "sweep" / "moons" / "trials", "*.json")

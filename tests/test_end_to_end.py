@@ -24,10 +24,9 @@ def run(nnlab_command, *args, cwd=None):
     return subprocess.run([*nnlab_command, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
-def start(nnlab_command, *args):
+def start(spawn, nnlab_command, *args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([*nnlab_command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+    return spawn([*nnlab_command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +58,12 @@ def test_exit_1_an_unusable_output_folder(nnlab_command, tmp_path):
     assert blocker.read_text() == "mine"
 
 
-def test_exit_130_ctrl_c_keeps_finished_checkpoints_apart_and_earlier_results(tmp_path, nnlab_command):
+def test_exit_130_ctrl_c_keeps_finished_checkpoints_apart_and_earlier_results(tmp_path, nnlab_command, spawn):
     out = tmp_path / "out"
     (out / "mnist").mkdir(parents=True)
     (out / "mnist" / "metrics.json").write_text('{"earlier": true}')
-    process = start(nnlab_command, "mnist", "--dataset", "mnist-5k", "--train-size", "400", "--models", "linear,conv",
-                    "--epochs", "30", "--device", "cpu", "--out", str(out))  # fmt: skip
+    process = start(spawn, nnlab_command, "mnist", "--dataset", "mnist-5k", "--train-size", "400", "--models",
+                    "linear,conv", "--epochs", "30", "--device", "cpu", "--out", str(out))  # fmt: skip
     wait_for_output(process, "linear: test accuracy")  # linear is finished; conv is training
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
@@ -82,11 +81,11 @@ def test_exit_130_ctrl_c_keeps_finished_checkpoints_apart_and_earlier_results(tm
     assert temporary_files(out) == []
 
 
-def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, earlier_run):
+def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, spawn):
     out = tmp_path / "out"
     assert run(nnlab_command, "moons", "--iters", "2", "--out", str(out)).returncode == 0
     before = snapshot(out)
-    process = start(nnlab_command, "moons", "--iters", "1000000", "--snapshots", "0", "--out", str(out))
+    process = start(spawn, nnlab_command, "moons", "--iters", "1000000", "--snapshots", "0", "--out", str(out))
     wait_for_output(process, "training:")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
@@ -95,8 +94,8 @@ def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, earlie
     assert snapshot(out) == before and temporary_files(out) == []
 
 
-def test_exit_0_when_the_reader_of_the_output_goes_away(tmp_path, nnlab_command):
-    process = start(nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path))
+def test_exit_0_when_the_reader_of_the_output_goes_away(tmp_path, nnlab_command, spawn):
+    process = start(spawn, nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path))
     wait_for_output(process, "training:")
     process.stdout.close()  # `nnlab moons | head -1`
     process.wait(timeout=60)
