@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from common import best_time
 
-from nnlab.models import build_model
+from nnlab.networks import build_model
 
 FOLDER = "/usr/share/datasets/fashion-mnist"
 HERE = Path(__file__).parent

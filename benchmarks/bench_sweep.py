@@ -44,7 +44,8 @@ def mnist_sweep_against_a_shell_loop(out: str, rounds: int) -> dict[str, float]:
 
 def sweep_against_its_compute(out: str) -> dict[str, float]:
     """The sweep in this process, timed in parts: start-up (cluster and warm-up), then the trials."""
-    from nnlab.sweep import connect, default_workers, parse_grid, plan, results
+    from nnlab.sweep.cluster import connect, default_workers, results
+    from nnlab.sweep.grid import parse_grid, plan
 
     workers = default_workers()
     grid = parse_grid("mnist", MNIST_GRID)

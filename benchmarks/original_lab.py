@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from nnlab.data import load_dataset
-from nnlab.models import build_model
+from nnlab.networks import build_model
 
 
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

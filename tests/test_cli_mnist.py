@@ -158,12 +158,12 @@ def test_diverging_training_is_exit_1_and_keeps_earlier_results(tmp_path, idx_di
 
 
 def test_help_states_the_real_per_model_defaults():
-    from nnlab.settings import DEFAULT_FREEZE_FIRST, DEFAULT_LR
+    from nnlab.models import MODELS
 
     output = runner.invoke(app, ["mnist", "--help"], env={"COLUMNS": "300"}).output
     text = " ".join(output.replace("│", " ").split())
-    assert ", ".join(f"{model} {lr}" for model, lr in DEFAULT_LR["adam"].items()) in text
-    assert "per model: " + ", ".join(f"{m} {f:g}" for m, f in DEFAULT_FREEZE_FIRST.items()) in text
+    assert ", ".join(f"{model} {spec.lr['adam']}" for model, spec in MODELS.items()) in text
+    assert "per model: " + ", ".join(f"{m} {spec.freeze_first:g}" for m, spec in MODELS.items()) in text
     assert "--label-smoothing" in text and "(default: 0.0)" in text
 
 

@@ -18,8 +18,8 @@ from idx_helpers import write_idx_folder
 from processes import temporary_files, wait_for_text
 from typer.testing import CliRunner
 
-from nnlab import sweep as sweep_module
 from nnlab.cli import app
+from nnlab.sweep import cluster as sweep_module
 
 runner = CliRunner()
 DASK = str(Path(sys.executable).parent / "dask")
@@ -84,13 +84,13 @@ def test_a_local_sweep_writes_its_results_resumes_and_grows(tmp_path, nnlab_comm
     folder = out / "sweep" / "moons"
     assert len(list((folder / "trials").glob("*.json"))) == 8
     rows = (folder / "trials.csv").read_text().splitlines()
-    assert rows[0] == "trial,iters,hidden,seed,status,error,accuracy,zero_error_iteration,seconds,worker,reason"
+    assert rows[0] == "trial,iters,hidden,seed,status,accuracy,error,zero_error_iteration,seconds,worker,reason"
     assert len(rows) == 9 and all(",ok," in row for row in rows[1:])
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["command"] == "moons" and summary["metrics"] == ["error", "accuracy", "zero_error_iteration"]
+    assert summary["command"] == "moons" and summary["metrics"] == ["accuracy", "error", "zero_error_iteration"]
     group = summary["groups"][0]
     assert group["settings"] == {"iters": 8, "hidden": 10} and group["n"] == 4
-    assert set(group["metrics"]["accuracy"]) == {"n", "mean", "std", "ci95"}
+    assert set(group["metrics"]["accuracy"]) == {"n", "mean", "std", "ci95", "note", "outside_range"}
     comparison = summary["comparisons"][0]
     assert {k: comparison[k] for k in ("key", "a", "b", "test")} == {"key": "hidden", "a": 10, "b": 50,
                                                                      "test": "paired t"}  # fmt: skip
@@ -184,7 +184,7 @@ def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nn
 
 
 def test_failed_trials_are_recorded_the_rest_summarised_and_exit_1(tmp_path, nnlab_command):
-    from nnlab.sweep import parse_grid, trials
+    from nnlab.sweep.grid import parse_grid, trials
     from nnlab.trials import run_trial
 
     good, broken = tmp_path / "good", tmp_path / "broken"

@@ -10,7 +10,9 @@ import pytest
 
 from nnlab.errors import OutputError
 from nnlab.files import (
+    FileKind,
     OutputSet,
+    PathKind,
     atomic_path,
     file_kind,
     output_lock,
@@ -171,7 +173,15 @@ def test_waiting_for_the_lock(tmp_path):
 def test_file_kinds(tmp_path):
     (tmp_path / "f").write_text("")
     os.mkfifo(tmp_path / "p")
-    assert [file_kind(tmp_path / n) for n in ("f", "p", "none")] == ["file", "FIFO", "missing"]
-    assert file_kind(tmp_path) == "folder" and file_kind(tmp_path / "f" / "x").startswith("missing")
-    assert file_kind(tmp_path / ("x" * 300)) == "unreadable (File name too long)"
-    assert why_not("FIFO", "file") == "is a FIFO, not a file" and why_not("missing", "folder") == "no such folder"
+    assert [file_kind(tmp_path / n).kind for n in ("f", "p", "none")] == [
+        FileKind.FILE,
+        FileKind.FIFO,
+        FileKind.MISSING,
+    ]
+    assert file_kind(tmp_path).is_folder and file_kind(tmp_path / "f" / "x").missing
+    too_long = file_kind(tmp_path / ("x" * 300))
+    assert too_long == PathKind(FileKind.UNREADABLE, "File name too long")
+    assert why_not(too_long, "file") == "cannot be looked at (File name too long)"
+    assert why_not(PathKind(FileKind.FIFO), "file") == "is a FIFO, not a file"
+    assert why_not(PathKind(FileKind.MISSING), "folder") == "no such folder"
+    assert why_not(file_kind(tmp_path / "f" / "x"), "file") == "no such file (a part of the path is a file)"

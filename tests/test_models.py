@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from nnlab.models import build_model, count_parameters
+from nnlab.networks import build_model, count_parameters
 
 
 @pytest.mark.parametrize(("name", "parameters"), [("linear", 7850), ("full", 407050), ("conv", 33482)])

@@ -1,4 +1,5 @@
-"""outputs.py: each command's files as one set; an interrupted mnist keeps its finished models apart."""
+"""outputs.py and the experiments' writers: each command's files as one set; an interrupted mnist keeps its finished
+models apart."""
 
 import json
 
@@ -8,9 +9,10 @@ from idx_helpers import write_idx_folder
 from nnlab import outputs
 from nnlab.data import load_dataset
 from nnlab.errors import Stopped
+from nnlab.experiments import mnist as mnist_experiment
 from nnlab.schema import TrialRecord
 from nnlab.settings import MnistSettings
-from nnlab.sweep import parse_grid, trials
+from nnlab.sweep.grid import parse_grid, trials
 
 
 def test_an_interrupted_mnist_keeps_finished_models_in_their_own_set(tmp_path, monkeypatch):
@@ -29,7 +31,7 @@ def test_an_interrupted_mnist_keeps_finished_models_in_their_own_set(tmp_path, m
     monkeypatch.setattr(mnist, "run_mnist", interrupted_after_the_first)
     settings = MnistSettings(models=("linear", "conv"), epochs=1, device="cpu", out=str(tmp_path / "out"))
     with pytest.raises(Stopped) as stopped:
-        outputs.mnist(settings, dataset)
+        mnist_experiment.write(settings, dataset)
     partial = tmp_path / "out" / "mnist-partial"
     assert stopped.value.kept == f"kept the checkpoints of finished models in {partial}: linear.pt"
     assert not stopped.value.terminated
@@ -49,7 +51,7 @@ def test_trials_csv_is_tidy_data():
             ("failed", {}, "ValueError: no, really"),
         ])
     ]  # fmt: skip
-    text = outputs.trials_csv(grid, ["error", "accuracy", "zero_error_iteration"], records)
+    text = outputs.trials_csv(grid, ["error", "accuracy", "zero_error_iteration"], list(zip(trials(grid), records)))
     lines = text.splitlines()
     assert lines[0] == "trial,hidden,seed,status,error,accuracy,zero_error_iteration,seconds,worker,reason"
     assert lines[1].endswith(",10,0,ok,0.0,1.0,,0.500,host:1,")

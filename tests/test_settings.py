@@ -5,21 +5,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nnlab.declarations import as_dict, check, declaration, declarations, requirement
 from nnlab.errors import ConfigError, SettingError
-from nnlab.settings import (
-    COMMANDS,
-    ClassifierParams,
-    ConfidenceSettings,
-    MnistSettings,
-    MoonsSettings,
-    as_dict,
-    check,
-    declaration,
-    declarations,
-    load_preset,
-    requirement,
-    resolve,
-)
+from nnlab.presets import load_preset, sections
+from nnlab.presets import resolve as resolve_command
+from nnlab.settings import ClassifierParams, ConfidenceSettings, MnistSettings, MoonsSettings
+
+COMMANDS = sections()
+NAMES = {settings_cls: name for name, settings_cls in COMMANDS.items()}
+
+
+def resolve(settings_cls, preset, given):
+    return resolve_command(NAMES[settings_cls], settings_cls, preset, given)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,21 +4,21 @@ import json
 
 import pytest
 
-from nnlab import stats
+from nnlab import registry, stats
 from nnlab.errors import ConfigError
 from nnlab.schema import TrialRecord
-from nnlab.sweep import (
-    DEFAULT_SEEDS,
-    MAX_TRIALS,
-    batches,
-    parse_grid,
-    plan,
-    summarise,
-    sweep_keys,
-    trial_id,
-    trials,
-)
-from nnlab.trials import METRICS
+from nnlab.sweep.cluster import batches
+from nnlab.sweep.grid import DEFAULT_SEEDS, MAX_TRIALS, parse_grid, plan, trial_id, trials
+from nnlab.sweep.grid import sweep_keys as keys_of_experiment
+from nnlab.sweep.summary import summarise
+
+
+def metric_names(command):
+    return [metric.name for metric in registry.find(command).metrics]
+
+
+def sweep_keys(command):
+    return keys_of_experiment(registry.find(command))
 
 
 def test_grid_types_values_and_ranges():
@@ -133,10 +133,12 @@ def test_resuming_skips_finished_trials_and_reruns_failed_or_untrusted_ones(tmp_
 
 def test_batches_start_the_longest_trials_first():
     mnist = trials(parse_grid("mnist", ["model=linear,conv,full", "seed=0-1"]))
-    order = [batch[0].settings["models"][0] for batch in batches("mnist", mnist, workers=2)]
+    order = [
+        batch[0].settings["models"][0] for batch in batches(parse_grid("mnist", ["model=linear"]), mnist, workers=2)
+    ]
     assert order == ["conv", "conv", "full", "full", "linear", "linear"]
     moons = trials(parse_grid("moons", ["seed=0-99", "hidden=10,50,200"]))
-    grouped = batches("moons", moons, workers=2)
+    grouped = batches(parse_grid("moons", []), moons, workers=2)
     assert len(grouped) == 16 and sorted(t.id for b in grouped for t in b) == sorted(t.id for t in moons)
     assert grouped[0][0].settings["hidden"] == 200
 
@@ -152,7 +154,7 @@ def test_summary_groups_and_paired_comparisons():
         status = "diverged" if key == (10, 3) else "failed" if key == (50, 2) else "ok"
         records[trial.id] = _record(trial, status, error=0.1, accuracy=accuracy[key], zero_error_iteration=None)
     summary = summarise(grid, all_trials, records)
-    assert summary.keys == ["hidden", "seed"] and summary.metrics == METRICS["moons"]
+    assert summary.keys == ["hidden", "seed"] and summary.metrics == metric_names("moons")
     small, large = summary.groups
     assert (small.settings, small.n, small.trials, small.diverged, small.failed) == ({"hidden": 10}, 3, 4, 1, 0)
     assert (large.n, large.failed) == (3, 1)

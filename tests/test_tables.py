@@ -1,7 +1,8 @@
 """tables.py: each table's columns, defined once for the terminal and the HTML page."""
 
+from nnlab.experiments.confidence import describe_classes
 from nnlab.schema import ComparisonSummary, GroupSummary, MetricSummary, SweepSummary
-from nnlab.tables import describe_classes, sweep_comparisons_table, sweep_group_table
+from nnlab.tables import sweep_comparisons_table, sweep_group_table
 
 
 def _summary() -> SweepSummary:
@@ -15,7 +16,8 @@ def _summary() -> SweepSummary:
                      metrics={"error": metric(0), "accuracy": metric(0)}),
     ]  # fmt: skip
     comparisons = [ComparisonSummary(key="hidden", a=10, b=50, settings={}, metric="accuracy", n_pairs=3,
-                                     mean_difference=-0.05, ci95=[-0.08, -0.02], p_value=0.0123)]  # fmt: skip
+                                     mean_difference=-0.05, ci95=[-0.08, -0.02], p_value=0.0123,
+                                     p_holm=0.0246, family=2)]  # fmt: skip
     return SweepSummary(command="moons", keys=["hidden", "seed"], metrics=["error", "accuracy"],
                         main_metrics=["accuracy"], groups=groups, comparisons=comparisons)  # fmt: skip
 
@@ -33,7 +35,8 @@ def test_a_group_table_says_mean_interval_and_what_was_left_out():
 
 def test_the_comparisons_table_shows_the_main_metrics():
     table = sweep_comparisons_table(_summary())
-    assert table.rows == (("hidden", "10", "50", "accuracy", "3", "-0.05 ± 0.03", "0.012"),)
+    assert table.rows == (("hidden", "10", "50", "accuracy", "3", "-0.05 ± 0.03", "0.012", "0.025 *"),)
+    assert "Holm-adjusted over each metric's family of comparisons (accuracy: 2)" in table.note
 
 
 def test_describe_classes():

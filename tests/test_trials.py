@@ -4,8 +4,9 @@ import pytest
 import torch
 from idx_helpers import write_idx_folder
 
-from nnlab.sweep import parse_grid, trials
-from nnlab.trials import METRICS, run_trial, run_trials
+from nnlab import registry
+from nnlab.sweep.grid import parse_grid, trials
+from nnlab.trials import run_trial, run_trials
 
 
 @pytest.fixture
@@ -15,6 +16,10 @@ def one_thread_restored():
     torch.set_num_threads(threads)
 
 
+def metric_names(command):
+    return [metric.name for metric in registry.find(command).metrics]
+
+
 def settings_of(command, *assignments):
     (trial,) = trials(parse_grid(command, ["seed=0", *assignments]))
     return trial.settings
@@ -22,7 +27,7 @@ def settings_of(command, *assignments):
 
 def test_a_moons_trial_reports_the_commands_metrics():
     result = run_trial("moons", settings_of("moons"))
-    assert result["status"] == "ok" and result["reason"] == "" and set(result["metrics"]) == set(METRICS["moons"])
+    assert result["status"] == "ok" and result["reason"] == "" and set(result["metrics"]) == set(metric_names("moons"))
     assert result["metrics"]["accuracy"] == 1.0 and result["metrics"]["zero_error_iteration"] is not None
     assert result["seconds"] > 0 and ":" in result["worker"]
     assert run_trials("moons", [settings_of("moons")] * 2)[1]["metrics"] == result["metrics"]  # reproducible
@@ -39,13 +44,13 @@ def test_mnist_and_confidence_trials_train_one_model_on_one_thread(tmp_path, one
     write_idx_folder(tmp_path, n_train=100, n_test=40)
     mnist = run_trial("mnist", settings_of("mnist", "model=linear", "epochs=1", f"data_dir={tmp_path}"))
     assert mnist["status"] == "ok", mnist["reason"]
-    assert set(mnist["metrics"]) == set(METRICS["mnist"]) and torch.get_num_threads() == 1
+    assert set(mnist["metrics"]) == set(metric_names("mnist")) and torch.get_num_threads() == 1
     assert mnist["source"].startswith("MNIST IDX files in")
     confidence = run_trial("confidence", settings_of("confidence", "model=linear", "epochs=1", "top=4",
                                                      f"data_dir={tmp_path}"))  # fmt: skip
     assert confidence["status"] == "ok", confidence["reason"]
     metrics = confidence["metrics"]
-    assert set(metrics) == set(METRICS["confidence"])
+    assert set(metrics) == set(metric_names("confidence"))
     assert sum(metrics[f"top_{d}"] for d in range(10)) == 4 == sum(metrics[f"bottom_{d}"] for d in range(10))
     missing = run_trial("mnist", settings_of("mnist", "model=linear", f"data_dir={tmp_path / 'none'}"))
     assert missing["status"] == "failed" and missing["reason"].startswith("DataError: data_dir")

@@ -1,39 +1,70 @@
-"""Reading a checkpoint as hostile input: weights only (no code runs), every field checked, errors named.
+"""The checkpoint format, written and read here only: weights only on reading (no code runs), every field checked.
 
-A checkpoint is what :meth:`NNClassifier.checkpoint_bytes` writes: a header (format, version, parameters, classes,
-history, metadata; see ``schema.CheckpointHeader``) and the network's state dict. Anything that does not fit is a
-CheckpointError naming the file and the field.
+A checkpoint holds a header (format, version, the estimator's parameters, its classes, its training history and
+metadata such as the dataset; see ``schema.CheckpointHeader``) and the network's state dict. :func:`to_bytes`
+writes one; :func:`read` reads one as hostile input and returns a :class:`Checkpoint` whose weights already sit
+in a network of the right architecture. Anything that does not fit is a CheckpointError naming the file and the
+field. ``NNClassifier.save`` and ``NNClassifier.load`` delegate here.
 """
 
 from __future__ import annotations
 
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 from pydantic import ValidationError
 
-from nnlab.errors import CheckpointError, ConfigError, Name
+from nnlab.declarations import check_params
+from nnlab.devices import memory_format, resolve_device
+from nnlab.errors import CheckpointError, ConfigError, Name, TrainingDiverged, first_line
 from nnlab.files import file_kind, why_not
-from nnlab.models import build_model
+from nnlab.networks import build_model
 from nnlab.schema import CheckpointHeader, first_problem
-from nnlab.settings import ClassifierParams, check_params
+from nnlab.settings import ClassifierParams
 
-if TYPE_CHECKING:
-    from nnlab.classifier import NNClassifier
-
+FORMAT = "nnlab-classifier"
+VERSION = 1
 # The largest of the lab's networks (full) takes 1.6 MB; anything far larger is not one of its checkpoints.
 MAX_CHECKPOINT_BYTES = 64 << 20
 RETRAIN = "; retrain with 'nnlab mnist'"
 
 
-def _read(path: Path) -> dict[str, Any]:
+@dataclass
+class Checkpoint:
+    """A checked checkpoint: the parameters it was trained with, its network (weights loaded, on the device),
+    classes, history and metadata."""
+
+    params: ClassifierParams
+    module: torch.nn.Module
+    classes: list[Any]
+    history: list[dict[str, float]]
+    metadata: dict[str, Any]
+
+
+def to_bytes(params: dict[str, Any], classes: list[Any], history: list[dict[str, float]],
+             metadata: dict[str, Any], module: torch.nn.Module) -> bytes:  # fmt: skip
+    """A checkpoint as bytes, serialised in memory (a full disk is then an ordinary write error, not torch's).
+    Non-finite weights are refused: such a model is never saved."""
+    state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
+    for key, tensor in state.items():
+        if not torch.isfinite(tensor).all():
+            raise TrainingDiverged(f"the {params.get('model')} model's weight {key} is not finite; nothing was saved")
+    checkpoint = {"format": FORMAT, "version": VERSION, "params": params, "classes": classes, "history": history,
+                  "metadata": dict(metadata), "state_dict": state}  # fmt: skip
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def _load(path: Path) -> dict[str, Any]:
     kind = file_kind(path)
-    if kind.startswith("missing"):
+    if kind.missing:
         raise CheckpointError(f"checkpoint {path}: no such file; train one with 'nnlab mnist' first")
-    if kind != "file":
+    if not kind.is_file:
         raise CheckpointError(f"checkpoint {path}: {why_not(kind, 'checkpoint file')}")
     size = os.stat(path).st_size
     if size > MAX_CHECKPOINT_BYTES:
@@ -41,10 +72,9 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or damaged files
-        text = str(exc).strip()
-        reason = text.splitlines()[0][:100] if text else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path}: not a readable weights file ({reason})", RETRAIN) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != "nnlab-classifier":
+        raise CheckpointError(f"checkpoint {path}: not a readable weights file ({first_line(exc, 100)})",
+                              RETRAIN) from None  # fmt: skip
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not an nnlab classifier checkpoint", RETRAIN)
     return checkpoint
 
@@ -95,24 +125,22 @@ def _check_state(path: Path, state: Any, model: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def load(cls: type[NNClassifier], path: Path, model: str | None, device: str) -> NNClassifier:
-    """The classifier stored at ``path`` (see :meth:`NNClassifier.load`)."""
-    from nnlab.classifier import IMAGE_SHAPE, resolve_device
-
-    checkpoint = _read(path)
+def read(path: Path, model: str | None = None, device: str = "cpu") -> Checkpoint:
+    """The checkpoint at ``path``, every field checked; ``model`` checks that it holds that architecture. Its
+    network is built, loaded and moved to ``device``."""
+    checkpoint = _load(path)
     header = _header(path, checkpoint)
     params = _params(path, header, model, device)
     state = _check_state(path, checkpoint.get("state_dict"), params.model)
     if len(set(header.classes)) != len(header.classes):
         raise CheckpointError(f"checkpoint {path}: its classes repeat ({header.classes})", RETRAIN)
-    estimator = cls(**params.model_dump())
     module = build_model(params.model)
     module.load_state_dict(state, strict=True)
     target = resolve_device(device)
-    memory_format = torch.channels_last if params.model == "conv" and target.type == "cpu" else torch.contiguous_format
-    estimator.module_ = module.to(target, memory_format=memory_format)
-    estimator.classes_ = np.asarray(header.classes)
-    estimator.history_ = [row.model_dump(exclude_none=True) for row in header.history]
-    estimator.metadata_ = header.metadata.data()
-    estimator.n_features_in_ = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-    return estimator
+    return Checkpoint(
+        params=params,
+        module=module.to(target, memory_format=memory_format(params.model, target)),
+        classes=list(header.classes),
+        history=[row.model_dump(exclude_none=True) for row in header.history],
+        metadata=header.metadata.data(),
+    )

@@ -11,7 +11,6 @@ history row it returns.
 from __future__ import annotations
 
 import functools
-import io
 import math
 import time
 from collections.abc import Callable
@@ -24,26 +23,20 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from nnlab.errors import CheckpointError, ConfigError, Name, TrainingDiverged
-from nnlab.models import build_model
-from nnlab.settings import (
-    DEFAULT_FREEZE_FIRST,
-    DEFAULT_LR,
-    ClassifierParams,
-    check_params,
-    estimator_init,
-)
+from nnlab import checkpoints
+from nnlab.declarations import check_params
+from nnlab.devices import memory_format, resolve_device, trains_in_bf16
+from nnlab.errors import Name, TrainingDiverged
+from nnlab.models import model_spec
+from nnlab.networks import IMAGE_SHAPE, OUTPUTS, build_model
+from nnlab.settings import ClassifierParams
 
-CHECKPOINT_FORMAT = "nnlab-classifier"
-CHECKPOINT_VERSION = 1
 # Inference batch: large enough to amortise per-call costs, small enough that the conv net's activations stay in
 # cache (twice as fast on the CPU as 4096).
 PREDICT_BATCH = 1024
 # An epoch whose mean loss exceeds this many times the loss of a uniform guess (log K) has diverged, even when the
 # numbers are still finite: such a model predicts no better than chance.
 DIVERGED_LOSS_FACTOR = 10.0
-OUTPUTS = 10  # every network of the lab has ten outputs
-IMAGE_SHAPE = (28, 28)
 
 
 @dataclass
@@ -55,49 +48,6 @@ class Progress:
     seen: int  # images of this epoch processed so far
     total: int  # images per epoch
     loss: float  # mean loss over this epoch so far
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device that is not available is a ConfigError."""
-    mps = getattr(torch.backends, "mps", None)
-    mps_available = mps is not None and mps.is_available()
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(Name("device"), " cuda: no CUDA device is available; use ", Name("device"), " auto or cpu")
-    if device == "mps" and not mps_available:
-        raise ConfigError(Name("device"), " mps: no Apple MPS device is available; use ", Name("device"),
-                          " auto or cpu")  # fmt: skip
-    return torch.device(device)
-
-
-# CPU features that compute bfloat16 products in hardware: Intel's AMX tiles, and the AVX-512 BF16 dot products of
-# AMD Zen 4 and Intel Cooper Lake and later. On a Zen 4 core, bf16 autocast trains full 1.7x and conv 1.25x faster
-# with no measurable change in accuracy (nnlab sweep over 3 seeds on Fashion-MNIST, README).
-BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """True where bfloat16 training runs on dedicated hardware: CUDA with bf16 support, or a CPU with AMX or
-    AVX-512 BF16."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(BF16_CPU_FLAGS & _cpu_flags())
-    return False
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    """The CPU feature flags Linux reports (empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def auto_batch_size(n: int) -> int:
@@ -219,15 +169,47 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
     """One of the lab's networks (``linear``, ``full``, ``conv``) as a scikit-learn classifier.
 
     ``optimizer`` is adam, adamw or sgd (with ``momentum``); ``schedule`` "onecycle" warms the learning rate up
-    to ``lr`` and anneals it, "constant" keeps it. ``lr`` None takes a per-model default (``DEFAULT_LR``);
+    to ``lr`` and anneals it, "constant" keeps it. ``lr`` None takes the model table's default (models.py);
     ``batch_size`` None picks one from the data size (:func:`auto_batch_size`). ``freeze_first`` is the fraction
-    of training after which the first layer stops learning (None: ``DEFAULT_FREEZE_FIRST``). ``precision`` "auto"
+    of training after which the first layer stops learning (None: the model table's). ``precision`` "auto"
     trains conv and full in bfloat16 autocast where the hardware has bf16 units (AMX CPUs, recent GPUs) and
     everything else in float32; inference is always float32. Every parameter and its range is declared in
     ``nnlab.settings.ClassifierParams``.
     """
 
-    __init__ = estimator_init(ClassifierParams)
+    def __init__(
+        self,
+        device: str = "auto",
+        epochs: int = 5,
+        batch_size: int | None = None,
+        optimizer: str = "adam",
+        lr: float | None = None,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        label_smoothing: float = 0.0,
+        schedule: str = "onecycle",
+        shuffle: bool = True,
+        precision: str = "auto",
+        freeze_first: float | None = None,
+        seed: int = 0,
+        model: str = "conv",
+    ) -> None:
+        # Stored unchanged, as scikit-learn asks of an estimator (get_params, clone); checked by fit against
+        # ClassifierParams, whose declarations these are (a test keeps names, defaults and order equal).
+        self.device = device
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.schedule = schedule
+        self.shuffle = shuffle
+        self.precision = precision
+        self.freeze_first = freeze_first
+        self.seed = seed
+        self.model = model
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -273,25 +255,21 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) > OUTPUTS:
             raise ValueError(f"y has {len(self.classes_)} classes; the lab's networks have {OUTPUTS} outputs")
         targets = torch.from_numpy(np.searchsorted(self.classes_, labels).astype(np.int64))
-        memory_format = (
-            torch.channels_last if params.model == "conv" and device.type == "cpu" else torch.contiguous_format
-        )
-        # bf16 units pay off for conv and full; the linear model is too small to gain from them
-        self.bf16_ = params.precision == "bf16" or (
-            params.precision == "auto" and params.model != "linear" and bf16_is_fast(device)
-        )
+        layout = memory_format(params.model, device)
+        self.bf16_ = trains_in_bf16(params.model, params.precision, device)
+        spec = model_spec(params.model)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(params.seed)
             module = build_model(params.model)
-        self.module_ = module.to(device, memory_format=memory_format)
+        self.module_ = module.to(device, memory_format=layout)
         self.n_features_in_ = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
         self.batch_size_ = auto_batch_size(n) if params.batch_size is None else params.batch_size
-        self.lr_ = DEFAULT_LR[params.optimizer][params.model] if params.lr is None else params.lr
-        self.freeze_first_ = DEFAULT_FREEZE_FIRST[params.model] if params.freeze_first is None else params.freeze_first
+        self.lr_ = spec.lr[params.optimizer] if params.lr is None else params.lr
+        self.freeze_first_ = spec.freeze_first if params.freeze_first is None else params.freeze_first
         batch = min(self.batch_size_, n)
         total_steps = params.epochs * math.ceil(n / batch)
         optimizer, scheduler = self._make_optimizer(self.module_, params, total_steps)
-        freezes = params.model != "linear"  # the linear model's first layer is all of it
+        freezes = not spec.one_layer  # freezing a one-layer network's first layer would stop its training
         return _Training(
             device=device,
             images=images.to(device),
@@ -299,7 +277,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             module=self.module_,
             optimizer=optimizer,
             scheduler=scheduler,
-            memory_format=memory_format,
+            memory_format=layout,
             batch=batch,
             steps_done=0,
             freeze_step=math.ceil(self.freeze_first_ * total_steps) if freezes else total_steps,
@@ -405,8 +383,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         with torch.inference_mode():
             for start in range(0, len(images), PREDICT_BATCH):
                 xb = images[start : start + PREDICT_BATCH].to(device).scaled()
-                if self.model == "conv" and device.type == "cpu":
-                    xb = xb.contiguous(memory_format=torch.channels_last)
+                xb = xb.contiguous(memory_format=memory_format(self.model, device))
                 outputs.append(module(xb)[:, :k].float().cpu())
         return torch.cat(outputs).numpy() if outputs else np.zeros((0, k), np.float32)
 
@@ -434,25 +411,11 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------ checkpoints
 
     def checkpoint_bytes(self, metadata: dict[str, Any] | None = None) -> bytes:
-        """The checkpoint as bytes: the weights, the parameters, the classes, the history and ``metadata``
-        (plain data, such as the dataset it was trained on). Non-finite weights are refused."""
+        """The checkpoint as bytes (checkpoints.py): the weights, the parameters, the classes, the history and
+        ``metadata`` (plain data, such as the dataset it was trained on). Non-finite weights are refused."""
         self._check_fitted()
-        state = {key: value.detach().cpu() for key, value in self.module_.state_dict().items()}
-        for key, tensor in state.items():
-            if not torch.isfinite(tensor).all():
-                raise TrainingDiverged(f"the {self.model} model's weight {key} is not finite; nothing was saved")
-        checkpoint = {
-            "format": CHECKPOINT_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "params": self.get_params(),
-            "classes": self.classes_.tolist(),
-            "history": self.history_,
-            "metadata": dict(metadata or {}),
-            "state_dict": state,
-        }
-        buffer = io.BytesIO()  # in memory first: a full disk is then an ordinary write error, not torch's
-        torch.save(checkpoint, buffer)
-        return buffer.getvalue()
+        return checkpoints.to_bytes(self.get_params(), self.classes_.tolist(), self.history_, metadata or {},
+                                    self.module_)  # fmt: skip
 
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
         """Write the checkpoint (:meth:`checkpoint_bytes`) to ``path`` atomically."""
@@ -468,9 +431,14 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         Every field is checked; ``model`` checks that the checkpoint is of that architecture. Raises
         CheckpointError naming the file and what is wrong with it.
         """
-        from nnlab import checkpoints
+        stored = checkpoints.read(Path(path), model, device)
+        estimator = cls(**stored.params.model_dump())
+        estimator.module_ = stored.module
+        estimator.classes_ = np.asarray(stored.classes)
+        estimator.history_ = stored.history
+        estimator.metadata_ = stored.metadata
+        estimator.n_features_in_ = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
+        return estimator
 
-        return checkpoints.load(cls, Path(path), model, device)
 
-
-__all__ = ["CheckpointError", "NNClassifier", "Progress", "auto_batch_size", "prepare_images", "resolve_device"]
+__all__ = ["NNClassifier", "Progress", "auto_batch_size", "prepare_images", "resolve_device"]

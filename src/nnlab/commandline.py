@@ -30,13 +30,26 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 
 from nnlab import report
+from nnlab.declarations import Declaration, Settings, declarations
 from nnlab.errors import Message, Name, NnlabError, SettingError, Stopped, short_repr
 from nnlab.files import stop_signals_handled_by
-from nnlab.settings import Declaration, Settings, declarations, resolve
+from nnlab.presets import resolve
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-# The order of the sections of --help.
-PANELS = ["Moons", "Experiment", "Model", "Confidence", "Sweep", "Data", "Training", "Output", "Options"]
+# The order of the shared sections of --help; a command's own section (its settings class's panel) comes first, then
+# any section of its own groups, then these.
+SHARED_PANELS = ["Model", "Data", "Training", "Output", "Options"]
+
+
+def panel_order(settings_cls: type[Settings]) -> Callable[[Declaration], int]:
+    """Where each option's --help section comes: the command's own first, shared ones last, in their order."""
+
+    def rank(decl: Declaration) -> int:
+        if decl.panel == settings_cls.panel:
+            return 0
+        return 1 + (SHARED_PANELS.index(decl.panel) + 1 if decl.panel in SHARED_PANELS else 0)
+
+    return rank
 
 
 def flag(name: Name) -> str:
@@ -224,27 +237,29 @@ def waiting(holder: str) -> None:
 
 def settings_command(
     app: typer.Typer,
+    name: str,
     settings_cls: type[Settings],
     check: Callable[[Any, dict[str, Any]], object] | None = None,
     arguments: Sequence[inspect.Parameter] = (),
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Register ``body`` as the command of ``settings_cls`` in ``app``: ``arguments`` (typer Arguments), one option
-    per declared setting, ``--config`` and ``--wait``. The command resolves the settings (flag > preset > default),
-    runs ``check(settings, given)`` where ``given`` holds the arguments and the preset path (a bad input fails there,
-    before anything is created), takes the lock on the output folder, and calls ``body(settings)``, or
-    ``body(settings, checked)`` with what ``check`` returned. The body's docstring is the command's help."""
-    decls = sorted(declarations(settings_cls), key=lambda decl: PANELS.index(decl.panel))
+    """Register ``body`` as the command ``name`` of ``settings_cls`` in ``app``: ``arguments`` (typer
+    Arguments), one option per declared setting, ``--config`` and ``--wait``. The command resolves the settings
+    (flag > preset > default), runs ``check(settings, given)`` where ``given`` holds the arguments and the preset
+    path (a bad input fails there, before anything is created), takes the lock on the output folder, and calls
+    ``body(settings)``, or ``body(settings, checked)`` with what ``check`` returned. The body's docstring is the
+    command's help."""
+    decls = sorted(declarations(settings_cls), key=panel_order(settings_cls))
 
     def register(body: Callable[..., None]) -> Callable[..., None]:
         def command(**options: Any) -> None:
             from nnlab.files import output_lock
 
             given = {decl.name: _from_flag(decl, options[decl.name]) for decl in decls}
-            settings = resolve(settings_cls, options["config"], given)
+            settings = resolve(name, settings_cls, options["config"], given)
             extra = {parameter.name: options[parameter.name] for parameter in arguments} | {"config": options["config"]}
             checked = check(settings, extra) if check is not None else None
             try:
-                with output_lock(Path(settings.out), f"nnlab {body.__name__}", options["wait"], on_wait=waiting):
+                with output_lock(Path(settings.out), f"nnlab {name}", options["wait"], on_wait=waiting):
                     body(settings) if check is None else body(settings, checked)
             except KeyboardInterrupt as exc:  # here, before typer turns it into a bare exit code
                 sys.exit(_stopped(exc))
@@ -252,8 +267,8 @@ def settings_command(
         parameters = [*arguments, *map(_option, decls), _CONFIG, _WAIT]
         command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         command.__doc__ = body.__doc__
-        command.__name__ = body.__name__
-        app.command(name=body.__name__)(command)
+        command.__name__ = name
+        app.command(name=name)(command)
         return body
 
     return register

@@ -174,14 +174,14 @@ def checkpoint_to_use(settings: ConfidenceSettings) -> Path | None:
     if settings.checkpoint is not None:
         path = Path(settings.checkpoint)
         kind = file_kind(path)
-        if kind != "file":
+        if not kind.is_file:
             raise SettingError("checkpoint", settings.checkpoint,
                                (f"an existing checkpoint file ({why_not(kind, 'file')}); train one with 'nnlab mnist'",)
                                )  # fmt: skip
         return path
     for folder in ("mnist", "confidence"):
         path = Path(settings.out) / folder / f"{settings.model}.pt"
-        if file_kind(path) == "file":
+        if file_kind(path).is_file:
             return path
     return None
 

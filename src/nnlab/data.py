@@ -24,6 +24,7 @@ import numpy as np
 
 from nnlab.errors import DataError, Message, Name
 from nnlab.files import describe_os_error, file_kind, why_not
+from nnlab.schema import DatasetRecord
 
 IMAGE_SIDE = 28
 SUBSET_NAME = "mnist-5k"
@@ -82,6 +83,27 @@ class Dataset:
 
     def summary(self) -> str:
         return f"{self.name}: {len(self.train_labels)} training and {len(self.test_labels)} test images ({self.source})"
+
+    def fingerprint(self) -> str:
+        """The data's identity by content: name, sizes and a CRC-32 of every array (what a sweep's trial records as
+        what it was computed from, so that a trial made from other data is never reused)."""
+        crc = 0
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            crc = zlib.crc32(memoryview(np.ascontiguousarray(array)).cast("B"), crc)
+        return (
+            f"{self.name}: {len(self.train_labels)} training and {len(self.test_labels)} test images, crc32 {crc:08x}"
+        )
+
+
+def dataset_record(dataset: Dataset, train_size: int | None = None) -> DatasetRecord:
+    """Which data a run used: name, source and the sizes actually used (the record metrics files hold)."""
+    available = len(dataset.train_labels)
+    return DatasetRecord(
+        name=dataset.name,
+        source=dataset.source,
+        train_size=available if train_size is None else min(train_size, available),
+        test_size=len(dataset.test_labels),
+    )
 
 
 def default_data_dir() -> Path:
@@ -199,7 +221,7 @@ def _gzip_trailer(path: Path) -> tuple[int, int] | None:
 def read_idx_file(path: Path, kind: str) -> np.ndarray:
     """Parse the IDX file at ``path`` (raw or gzipped), bounded by its header."""
     what = file_kind(path)
-    if what != "file":
+    if not what.is_file:
         raise DataError(f"{path}: {why_not(what, 'file')}; put the IDX file there")
     try:
         with open(path, "rb") as handle:
@@ -215,9 +237,9 @@ def _find_file(folder: Path, stem: str) -> tuple[Path | None, Path | None]:
     found: list[Path | None] = []
     for candidate in (folder / stem, folder / f"{stem}.gz"):
         kind = file_kind(candidate)
-        if kind == "file":
+        if kind.is_file:
             found.append(candidate)
-        elif kind.startswith("missing"):
+        elif kind.missing:
             found.append(None)
         else:
             raise DataError(f"{candidate}: {why_not(kind, 'file')}; put the IDX file there or remove it")
@@ -373,7 +395,7 @@ def _valid_subset(arrays: dict[str, np.ndarray]) -> bool:
 
 def _read_subset_cache(cache: Path) -> dict[str, np.ndarray] | None:
     """The cached split, or None when there is none or it is damaged in any way (then it is rebuilt)."""
-    if file_kind(cache) != "file" or cache.stat().st_size > MAX_SUBSET_CACHE_BYTES:
+    if not file_kind(cache).is_file or cache.stat().st_size > MAX_SUBSET_CACHE_BYTES:
         return None
     try:
         with np.load(cache, allow_pickle=False) as stored:
@@ -438,7 +460,7 @@ def _load_local(info: DatasetInfo, data_dir: Path, explicit: bool) -> Dataset | 
 
 def _check_data_dir(folder: Path) -> None:
     kind = file_kind(folder)
-    if kind != "folder":
+    if not kind.is_folder:
         advice = "pass a folder holding the four IDX files"
         raise DataError(Name("data_dir"), f" {folder}: {why_not(kind, 'folder')}; {advice}")
 

@@ -60,7 +60,7 @@ def describe() -> list[tuple[str, str]]:
             rows.append((package, "not installed"))
     import torch
 
-    from nnlab.classifier import bf16_is_fast, resolve_device
+    from nnlab.devices import bf16_is_fast, resolve_device
 
     device = resolve_device("auto")
     name = f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""

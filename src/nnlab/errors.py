@@ -165,6 +165,16 @@ class Stopped(KeyboardInterrupt):
         return cls(getattr(interrupt, "terminated", False), kept)
 
 
+FIRST_LINE_LIMIT = 160  # characters of a foreign error's text that a one-line message quotes
+
+
+def first_line(exc: BaseException, limit: int = FIRST_LINE_LIMIT) -> str:
+    """The first line of an exception's text, cut to ``limit`` characters, or its type's name when it has none: how
+    a one-line message quotes a failure it did not foresee."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 def short_repr(value: Any, limit: int = 60) -> str:
     """``repr(value)``, cut to ``limit`` characters: a hostile value must not flood a one-line message."""
     text = repr(value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import enum
 import errno
 import json
 import os
@@ -20,6 +21,7 @@ import signal
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -338,32 +340,60 @@ def output_lock(folder: Path, command: str, wait: bool = False, on_wait: Callabl
         lock.release()
 
 
-def file_kind(path: Path) -> str:
-    """'file', 'folder', 'missing', or what else is there ('FIFO', 'socket', 'device', ...), without following
-    into it; errors (a name too long, no permission) say why the path cannot be looked at."""
+class FileKind(enum.Enum):
+    """What is at a path."""
+
+    FILE = "file"
+    FOLDER = "folder"
+    MISSING = "missing"
+    FIFO = "FIFO"
+    SOCKET = "socket"
+    DEVICE = "device"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class PathKind:
+    """What :func:`file_kind` found at a path, and for a missing or unreadable one, why."""
+
+    kind: FileKind
+    detail: str = ""  # "a part of the path is a file", or the system's reason it cannot be looked at
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind is FileKind.FILE
+
+    @property
+    def is_folder(self) -> bool:
+        return self.kind is FileKind.FOLDER
+
+    @property
+    def missing(self) -> bool:
+        return self.kind is FileKind.MISSING
+
+
+def file_kind(path: Path) -> PathKind:
+    """What is at ``path`` (a file, a folder, nothing, a FIFO...), without following into it or opening it; a path
+    that cannot be looked at (a name too long, no permission) says why."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        return "missing"
+        return PathKind(FileKind.MISSING)
     except NotADirectoryError:
-        return "missing (a part of the path is a file)"
+        return PathKind(FileKind.MISSING, "a part of the path is a file")
     except OSError as exc:
-        return f"unreadable ({describe_os_error(exc)})"
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    return "device"
+        return PathKind(FileKind.UNREADABLE, describe_os_error(exc))
+    for test, kind in ((stat.S_ISREG, FileKind.FILE), (stat.S_ISDIR, FileKind.FOLDER), (stat.S_ISFIFO, FileKind.FIFO),
+                       (stat.S_ISSOCK, FileKind.SOCKET)):  # fmt: skip
+        if test(mode):
+            return PathKind(kind)
+    return PathKind(FileKind.DEVICE)
 
 
-def why_not(kind: str, wanted: str) -> str:
+def why_not(kind: PathKind, wanted: str) -> str:
     """Why a path of :func:`file_kind` ``kind`` is not the ``wanted`` 'file' or 'folder', in a few words."""
-    if kind.startswith("missing"):
-        return f"no such {wanted}" + kind.removeprefix("missing")
-    if kind.startswith("unreadable"):
-        return "cannot be looked at " + kind.removeprefix("unreadable ")
-    return f"is a {kind}, not a {wanted}"
+    if kind.missing:
+        return f"no such {wanted}" + (f" ({kind.detail})" if kind.detail else "")
+    if kind.kind is FileKind.UNREADABLE:
+        return f"cannot be looked at ({kind.detail})"
+    return f"is a {kind.kind.value}, not a {wanted}"

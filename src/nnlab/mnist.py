@@ -11,7 +11,7 @@ import numpy as np
 from nnlab.classifier import NNClassifier, PreparedImages, Progress, prepare_images
 from nnlab.data import Dataset
 from nnlab.errors import Message, Name
-from nnlab.models import count_parameters
+from nnlab.networks import count_parameters
 from nnlab.settings import MnistSettings
 
 

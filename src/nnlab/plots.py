@@ -3,7 +3,7 @@ writes the path it is given (a temporary file of an output set, see files.Output
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from nnlab.models import MODELS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -135,15 +137,13 @@ def moons_animation(result: MoonsResult, path: Path, frame_ms: int = 150) -> Pat
 
 # ------------------------------------------------------------------------------------------------------ mnist
 
-MODEL_COLOURS = {"linear": "#7f7f7f", "full": "#1f77b4", "conv": "#d62728"}
-
 
 def learning_curves(histories: dict[str, list[dict[str, float]]], path: Path, title: str = "") -> Path:
     """Training loss and accuracy per epoch for every model: training (running) and held-out."""
     figure, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for name, history in histories.items():
         epochs = [row["epoch"] for row in history]
-        colour = MODEL_COLOURS.get(name)
+        colour = MODELS[name].colour if name in MODELS else None
         loss_ax.plot(epochs, [row["loss"] for row in history], "o-", color=colour, label=name)
         acc_ax.plot(
             epochs,
@@ -298,72 +298,101 @@ def _group_of(record: TrialRecord, keys: Sequence[str]) -> tuple[Any, ...]:
     return tuple(record.swept.get(key) for key in keys if key != "seed")
 
 
-def sweep_summary(summary: SweepSummary, records: Sequence[TrialRecord], path: Path) -> Path:
+ELIMINATED_COLOUR = "#9e9e9e"
+OUTSIDE_COLOUR = "#ff7f0e"
+
+
+def _metric_panel(ax: Axes, summary: SweepSummary, records: Sequence[TrialRecord], metric: str,
+                  labels: list[str], eliminated: set[int], rng: np.random.Generator) -> None:  # fmt: skip
+    """One metric: every trial as a dot, each group's mean with its interval; an interval past the metric's range
+    drawn in orange (not clipped), an eliminated group's in grey."""
+    positions = {tuple(group.settings.values()): row for row, group in enumerate(summary.groups)}
+    for record in records:
+        value = record.metrics.get(metric)
+        row = positions.get(_group_of(record, summary.keys))
+        if record.status == "ok" and value is not None and row is not None:
+            ax.plot(value, row + rng.uniform(-0.18, 0.18), "o", color="#7f7f7f", alpha=0.5, markersize=3)
+    outside = False
+    for row, group in enumerate(summary.groups):
+        stat = group.metrics[metric]
+        if stat.mean is None:
+            continue
+        error = None if stat.ci95 is None else [[stat.mean - stat.ci95[0]], [stat.ci95[1] - stat.mean]]
+        colour = ELIMINATED_COLOUR if row in eliminated else OUTSIDE_COLOUR if stat.outside_range else "#d62728"
+        outside |= stat.outside_range
+        ax.errorbar(stat.mean, row, xerr=error, fmt="D", color=colour, capsize=4, markersize=5)
+    declaration = summary.declaration(metric)
+    for bound in (declaration.low, declaration.high) if declaration else ():
+        if bound is not None and outside:
+            ax.axvline(bound, color=OUTSIDE_COLOUR, linestyle=":", linewidth=1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8 if len(labels) <= 30 else 6)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_xlabel(metric)
+    ax.grid(alpha=0.3, axis="x")
+    kind = "BCa bootstrap" if summary.interval == "bootstrap" else "t"
+    note = "\norange: interval past the metric's range" if outside else ""
+    ax.set_title(f"{metric}: mean and 95% {kind} interval (dots: trials){note}", fontsize=9)
+
+
+def sweep_summary(summary: SweepSummary, records: Sequence[TrialRecord], path: Path,
+                  extra_panel: Callable[[Axes, SweepSummary, list[str]], None] | None = None) -> Path:  # fmt: skip
     """One panel per main metric: each group's mean with its 95% interval as an error bar and every trial's value
-    as a dot; groups run down the page, so 3 or 30 read alike. A confidence sweep adds a row below: per digit, how
-    many of the most (solid) and least (dashed) confident images are that digit, with their intervals."""
-    from nnlab.sweep import group_label, varied_keys
+    as a dot; groups run down the page, so 1 or 100 read alike (the figure grows with them). A race's eliminated
+    groups are grey and say so. ``extra_panel`` draws an experiment's own row below (a confidence sweep's digit
+    counts)."""
+    from nnlab.sweep.summary import group_label, varied_keys
 
     varied = varied_keys(summary)
-    labels = [group_label(group.settings, varied) for group in summary.groups]
-    positions = {_group_of_settings(group.settings): row for row, group in enumerate(summary.groups)}
+    eliminated = _eliminated_rows(summary)
+    labels = [group_label(group.settings, varied) + (" (eliminated)" if row in eliminated else "")
+              for row, group in enumerate(summary.groups)]  # fmt: skip
     metrics = summary.main_metrics or summary.metrics[:1]
-    digits = summary.command == "confidence"
-    height = max(2.6, 0.32 * len(labels) + 1.4)
-    figure = plt.figure(figsize=(4.8 * len(metrics) + 1.8, height + (3.6 if digits else 0.0)))
-    grid = figure.add_gridspec(2 if digits else 1, len(metrics), height_ratios=[height, 3.6] if digits else None)
+    height = max(2.6, 0.3 * len(labels) + 1.6)
+    extra = 3.6 if extra_panel is not None else 0.0
+    figure = plt.figure(figsize=(4.8 * len(metrics) + 2.4, height + extra + 0.6))
+    grid = figure.add_gridspec(2 if extra else 1, len(metrics), height_ratios=[height, extra] if extra else None)
     rng = np.random.default_rng(0)  # jitter of the dots, the same in every run
     for column, metric in enumerate(metrics):
         ax = figure.add_subplot(grid[0, column])
-        for record in records:
-            value = record.metrics.get(metric)
-            row = positions.get(_group_of(record, summary.keys))
-            if record.status == "ok" and value is not None and row is not None:
-                ax.plot(value, row + rng.uniform(-0.18, 0.18), "o", color="#7f7f7f", alpha=0.5, markersize=3)
-        for row, group in enumerate(summary.groups):
-            stat = group.metrics[metric]
-            if stat.mean is None:
-                continue
-            error = None if stat.ci95 is None else [[stat.mean - stat.ci95[0]], [stat.ci95[1] - stat.mean]]
-            ax.errorbar(stat.mean, row, xerr=error, fmt="D", color="#d62728", capsize=4, markersize=5)
-        ax.set_yticks(range(len(labels)), labels if column == 0 else [""] * len(labels), fontsize=8)
-        ax.set_ylim(len(labels) - 0.5, -0.5)
-        ax.set_xlabel(metric)
-        ax.grid(alpha=0.3, axis="x")
-        ax.set_title(f"{metric}: mean and 95% interval (dots: trials)", fontsize=9)
-    if digits:
-        _digit_panel(figure.add_subplot(grid[1, :]), summary, varied)
-    figure.suptitle(f"sweep of {summary.command}: {len(records)} trials in {len(labels)} groups", fontsize=10)
-    figure.tight_layout()
+        _metric_panel(ax, summary, records, metric, labels if column == 0 else [""] * len(labels), eliminated, rng)
+    if extra_panel is not None:
+        extra_panel(figure.add_subplot(grid[1, :]), summary, varied)
+    raced = f"; race on {summary.race.metric}" if summary.race is not None else ""
+    figure.suptitle(f"sweep of {summary.command}: {len(records)} trials in {len(labels)} groups{raced}", fontsize=10)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (height + extra + 0.6)))
     return save_figure(figure, path)
 
 
-def _group_of_settings(settings: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(settings.values())
+def _eliminated_rows(summary: SweepSummary) -> set[int]:
+    if summary.race is None:
+        return set()
+    out = {tuple(sorted(g.settings.items())) for g in summary.race.groups if g.status == "eliminated"}
+    return {row for row, group in enumerate(summary.groups) if tuple(sorted(group.settings.items())) in out}
 
 
-def _digit_panel(ax: Axes, summary: SweepSummary, varied: Sequence[str], most_groups: int = 6) -> None:
-    from nnlab.sweep import group_label
+def count_panel(ax: Axes, summary: SweepSummary, varied: Sequence[str], pairs: Sequence[tuple[str, str]],
+                xlabel: str, ylabel: str, title: str, most_groups: int = 6) -> None:  # fmt: skip
+    """Per category (x), two count metrics of each group (solid and dashed) with their intervals: a confidence
+    sweep's digits among the most and least confident images."""
+    from nnlab.sweep.summary import group_label
 
     shown = summary.groups[:most_groups]
     colours = plt.get_cmap("tab10")
     for index, group in enumerate(shown):
         offset = (index - (len(shown) - 1) / 2) * 0.1
-        for kind, style in (("top", "-"), ("bottom", "--")):
-            stats = [group.metrics[f"{kind}_{d}"] for d in range(10)]
+        for which, style, kind in ((0, "-", "most"), (1, "--", "least")):
+            stats = [group.metrics[pair[which]] for pair in pairs]
             means = np.array([np.nan if s.mean is None else s.mean for s in stats])
             low = np.array([0.0 if s.ci95 is None or s.mean is None else s.mean - s.ci95[0] for s in stats])
             high = np.array([0.0 if s.ci95 is None or s.mean is None else s.ci95[1] - s.mean for s in stats])
-            which = "most" if kind == "top" else "least"
-            ax.errorbar(np.arange(10) + offset, means, yerr=[low, high], fmt="o" + style, color=colours(index),
-                        capsize=2, markersize=3, linewidth=1,
-                        label=f"{which} confident: {group_label(group.settings, varied)}")  # fmt: skip
-    ax.set_xticks(range(10))
+            ax.errorbar(np.arange(len(pairs)) + offset, means, yerr=[low, high], fmt="o" + style,
+                        color=colours(index), capsize=2, markersize=3, linewidth=1,
+                        label=f"{kind}: {group_label(group.settings, varied)}")  # fmt: skip
+    ax.set_xticks(range(len(pairs)))
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("digit (true class)")
-    ax.set_ylabel("images of that digit")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncols=2)
     more = f" (the first {most_groups} groups)" if len(summary.groups) > most_groups else ""
-    ax.set_title(f"how many of the most (solid) and least (dashed) confident test images are each digit: mean "
-                 f"over seeds and 95% interval{more}", fontsize=9)  # fmt: skip
+    ax.set_title(title + more, fontsize=9)

@@ -2,27 +2,21 @@
 
 Every writer builds one of these records and every reader (the output folder's index, checkpoint loading, sweeps)
 validates what it reads against the same record, so a hand-edited or damaged file is refused by name instead of
-crashing whatever reads it. Builders (``*_metrics``) turn an experiment's result into its record.
+crashing whatever reads it. This module holds the records only: each experiment builds its own (experiments/).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-if TYPE_CHECKING:
-    from nnlab.confidence import ConfidenceRun
-    from nnlab.data import Dataset
-    from nnlab.mnist import MnistResult
-    from nnlab.moons import MoonsResult
 
 
 class Record(BaseModel):
     """A JSON object nnlab writes: fields it does not know are ignored (a newer version may add some)."""
 
-    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, populate_by_name=True, defer_build=True)
 
     def data(self) -> dict[str, Any]:
         """JSON-ready data, with the field names as written in the file."""
@@ -60,17 +54,6 @@ class MoonsMetrics(Record):
     snapshots: list[int] = Field(default_factory=list)  # the iterations drawn
     files: list[str] = Field(default_factory=list)
     seconds: float = Field(ge=0)
-
-
-def moons_metrics(result: MoonsResult, config: dict[str, Any], files: list[str], seconds: float) -> MoonsMetrics:
-    """The record of a moons run."""
-    return MoonsMetrics(
-        config=config,
-        history=[MoonsRow(**row) for row in result.history],
-        snapshots=list(result.snapshots),
-        files=files,
-        seconds=round(seconds, 4),
-    )
 
 
 # ------------------------------------------------------------------------------------------------- mnist
@@ -119,51 +102,6 @@ class MnistMetrics(Record):
     models: dict[str, ModelMetrics]
     files: list[str] = Field(default_factory=list)
     seconds: float = Field(ge=0)
-
-
-def model_metrics(model: Any, checkpoint: str | None) -> ModelMetrics:
-    """The record of one trained model (an ``mnist.ModelResult``)."""
-    classifier = model.classifier
-    return ModelMetrics(
-        train_accuracy=model.train_accuracy,
-        test_accuracy=model.test_accuracy,
-        test_accuracy_all=model.test_accuracy_all,
-        fit_seconds=round(model.fit_seconds, 3),
-        parameters=model.parameters,
-        checkpoint=checkpoint,
-        batch_size=classifier.batch_size_,
-        lr=classifier.lr_,
-        bf16=classifier.bf16_,
-        freeze_first=classifier.freeze_first_,
-        history=[EpochRow(**row) for row in classifier.history_],
-    )
-
-
-def mnist_metrics(
-    result: MnistResult, config: dict[str, Any], checkpoints: dict[str, str], files: list[str],
-    status: Literal["complete", "interrupted", "failed"] = "complete",
-) -> MnistMetrics:  # fmt: skip
-    """The record of an mnist run; ``checkpoints`` maps each model to where its checkpoint is."""
-    return MnistMetrics(
-        status=status,
-        dataset=dataset_record(result.dataset, result.train_size),
-        config=config,
-        eval=EvalSizes(train=result.eval_train, test=result.eval_test),
-        models={name: model_metrics(model, checkpoints.get(name)) for name, model in result.models.items()},
-        files=files,
-        seconds=round(result.seconds, 3),
-    )
-
-
-def dataset_record(dataset: Dataset, train_size: int | None = None) -> DatasetRecord:
-    """Name, source and the sizes actually used."""
-    available = len(dataset.train_labels)
-    return DatasetRecord(
-        name=dataset.name,
-        source=dataset.source,
-        train_size=available if train_size is None else min(train_size, available),
-        test_size=len(dataset.test_labels),
-    )
 
 
 # --------------------------------------------------------------------------------------------- confidence
@@ -215,27 +153,6 @@ class ConfidenceMetrics(Record):
     files: list[str] = Field(default_factory=list)
 
 
-def confidence_metrics(run: ConfidenceRun, checkpoint: str, files: list[str]) -> ConfidenceMetrics:
-    """The record of a confidence analysis of the model in ``checkpoint``."""
-    result = run.analysis
-    return ConfidenceMetrics(
-        model=result.model,
-        checkpoint=checkpoint,
-        trained_now=run.trained_now,
-        dataset=dataset_record(run.dataset),
-        top=result.top,
-        most=[RankedImage(**row) for row in result.rows(result.most)],
-        least=[RankedImage(**row) for row in result.rows(result.least)],
-        most_classes=dict(result.class_counts(result.most)),
-        least_classes=dict(result.class_counts(result.least)),
-        per_class=[ClassRow(**row) for row in result.per_class],
-        ece=result.ece,
-        calibration_bins=[CalibrationBin(**row) for row in result.bins],
-        test_accuracy_all=result.accuracy,
-        files=files,
-    )
-
-
 # -------------------------------------------------------------------------------------------- checkpoints
 
 
@@ -248,7 +165,7 @@ class CheckpointMetadata(Record):
 class CheckpointHeader(Record):
     """Everything in a checkpoint but the weights (``params`` are checked against NNClassifier's declaration)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
     format: Literal["nnlab-classifier"]
     version: Literal[1]
     params: dict[str, Any]
@@ -264,7 +181,7 @@ class TrialRecord(Record):
     """``sweep/<command>/trials/<trial>.json``: one trial of a sweep, written the moment it finishes."""
 
     trial: str
-    command: Literal["moons", "mnist", "confidence"]
+    command: str  # a registered experiment
     settings: dict[str, Any]  # every setting of the trial, as the command resolved them
     swept: dict[str, Any]  # the swept keys and their values in this trial
     status: Literal["ok", "diverged", "failed"]
@@ -273,13 +190,31 @@ class TrialRecord(Record):
     seconds: float = Field(ge=0)
     worker: str = ""
     source: str = ""  # where the worker's data came from
+    data_identity: str = ""  # the identity of that data (name, sizes, checksum): a trial from other data is not reused
+
+
+Interval = Literal["t", "bootstrap"]
+
+
+class MetricDeclaration(Record):
+    """A metric as its experiment declares it (experiment.Metric), kept with the summary so that every reader of
+    it knows the metric's direction and range."""
+
+    name: str
+    direction: Literal["higher", "lower"] | None
+    low: float | None
+    high: float | None  # None: unbounded, or bounded by a setting that varies (then each group's own is used)
+    main: bool
+    in_group_table: bool = True
 
 
 class MetricSummary(Record):
     n: int = Field(ge=0)  # values behind the numbers (a metric can be missing: zero_error_iteration, never)
     mean: float | None
     std: float | None
-    ci95: list[float] | None  # Student t interval of the mean; None below two values
+    ci95: list[float] | None  # the 95% interval of the mean (Student t or BCa bootstrap); None where there is none
+    note: str = ""  # why there is no interval (n below the method's minimum), or that it passes the metric's range
+    outside_range: bool = False  # the interval reaches past what the metric can take (never clipped)
 
 
 class GroupSummary(Record):
@@ -300,22 +235,50 @@ class ComparisonSummary(Record):
     n_pairs: int = Field(ge=0)
     mean_difference: float | None  # a - b
     ci95: list[float] | None
-    p_value: float | None
+    p_value: float | None  # the paired t-test's, two-sided
+    p_holm: float | None = None  # Holm-adjusted over the family: every comparison of this metric in the sweep
+    family: int = Field(default=0, ge=0)  # comparisons in that family
     test: Literal["paired t"] = "paired t"
+    note: str = ""
+
+
+class RaceGroup(Record):
+    settings: dict[str, Any]
+    status: Literal["leader", "tied", "eliminated"]
+    seeds: int = Field(ge=0)  # seeds it ran
+    p_holm: float | None  # of its last comparison with the leader
+    eliminated_after: int | None = None  # the seeds it had run when eliminated
+    mean: float | None = None
+
+
+class RaceSummary(Record):
+    metric: str
+    alpha: float = Field(gt=0, le=0.5)
+    min_seeds: int = Field(ge=2)
+    looks: int = Field(ge=1)
+    trials_run: int = Field(ge=0)
+    grid_trials: int = Field(ge=0)
+    groups: list[RaceGroup]
 
 
 class SweepSummary(Record):
     """``sweep/<command>/summary.json``."""
 
-    command: Literal["moons", "mnist", "confidence"]
+    command: str  # a registered experiment
     keys: list[str]  # the swept keys, seed last
     metrics: list[str]
     main_metrics: list[str] = Field(default_factory=list)
+    declared: list[MetricDeclaration] = Field(default_factory=list)
+    interval: Interval = "t"
     trials: list[str] = Field(default_factory=list)  # the ids of the trials summarised
     groups: list[GroupSummary]
     comparisons: list[ComparisonSummary]
+    race: RaceSummary | None = None
     files: list[str] = Field(default_factory=list)
     seconds: float = Field(default=0.0, ge=0)
+
+    def declaration(self, metric: str) -> MetricDeclaration | None:
+        return next((item for item in self.declared if item.name == metric), None)
 
 
 # ------------------------------------------------------------------------------------------------ reading
