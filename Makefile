@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench gallery clean
+.PHONY: install demo test test-fast lint bench gallery clean
 
 install: $(STAMP)
 
@@ -20,8 +20,13 @@ demo: $(STAMP)
 	$(BIN)/nnlab sweep moons seed=0-19 hidden=10,50
 	$(BIN)/nnlab index
 
+# Two pytest workers (pytest-xdist): the suite is mostly waiting on processes and clusters it starts.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
+
+# The edit loop: everything but real processes, fresh interpreters and Dask clusters.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not cluster"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks docs

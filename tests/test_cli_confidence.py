@@ -8,6 +8,8 @@ from typer.testing import CliRunner
 
 from nnlab.cli import app
 
+pytestmark = pytest.mark.slow  # trains networks through the command: left out of make test-fast
+
 runner = CliRunner()
 
 

@@ -18,6 +18,8 @@ from nnlab import download
 from nnlab.data import load_dataset
 from nnlab.errors import DataError
 
+pytestmark = pytest.mark.slow  # serves downloads over HTTP on loopback: left out of make test-fast
+
 FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
          "t10k-labels-idx1-ubyte.gz"]  # fmt: skip
 
@@ -104,7 +106,7 @@ def test_an_unreachable_mirror_falls_back_for_mnist(tmp_path, monkeypatch):
 
 
 def test_mirrors_come_from_the_environment(monkeypatch):
-    from nnlab.data import DATASETS
+    from nnlab.datasets import DATASETS
 
     monkeypatch.setenv("NNLAB_MIRROR", "https://example.org/mnist")
     assert download.mirrors(DATASETS["mnist"]) == ["https://example.org/mnist/"]

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from processes import temporary_files, wait_for_output
 
+pytestmark = pytest.mark.slow  # real nnlab processes: left out of make test-fast
+
 
 def snapshot(folder: Path) -> dict[str, str]:
     return {
@@ -58,6 +60,7 @@ def test_exit_1_an_unusable_output_folder(nnlab_command, tmp_path):
     assert blocker.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_exit_130_ctrl_c_keeps_finished_checkpoints_apart_and_earlier_results(tmp_path, nnlab_command, spawn):
     out = tmp_path / "out"
     (out / "mnist").mkdir(parents=True)
@@ -81,6 +84,7 @@ def test_exit_130_ctrl_c_keeps_finished_checkpoints_apart_and_earlier_results(tm
     assert temporary_files(out) == []
 
 
+@pytest.mark.slow
 def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, spawn):
     out = tmp_path / "out"
     assert run(nnlab_command, "moons", "--iters", "2", "--out", str(out)).returncode == 0
@@ -94,6 +98,7 @@ def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, spawn)
     assert snapshot(out) == before and temporary_files(out) == []
 
 
+@pytest.mark.slow
 def test_exit_0_when_the_reader_of_the_output_goes_away(tmp_path, nnlab_command, spawn):
     process = start(spawn, nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path))
     wait_for_output(process, "training:")

@@ -15,6 +15,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nnlab.classifier import NNClassifier
 
+pytestmark = pytest.mark.slow  # scikit-learn's estimator checks: hundreds of small fits: left out of make test-fast
+
 NEEDS_IMAGES = "fits or predicts on data of a few features; NNClassifier takes 28x28 images (784 pixels) only"
 CANNOT_APPLY = {
     name: NEEDS_IMAGES

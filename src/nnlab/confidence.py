@@ -23,7 +23,7 @@ from nnlab.files import file_kind, why_not
 
 if TYPE_CHECKING:
     from nnlab.classifier import NNClassifier, Progress
-    from nnlab.data import Dataset
+    from nnlab.datasets import Dataset
     from nnlab.settings import ConfidenceSettings
 
 ECE_BINS = 15

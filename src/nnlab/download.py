@@ -23,7 +23,7 @@ from nnlab.errors import DataError
 from nnlab.files import describe_os_error
 
 if TYPE_CHECKING:
-    from nnlab.data import DatasetInfo
+    from nnlab.datasets import DatasetInfo
 
 TIMEOUT_SECONDS = 30.0
 MAX_DOWNLOAD_BYTES = 64 << 20  # the largest file of the four data sets is 30 MB

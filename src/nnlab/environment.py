@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 from nnlab import __version__
-from nnlab.data import DATASETS, default_data_dir, downloads_allowed, idx_folder_files, subset_csv_path
+from nnlab.data import downloads_allowed
+from nnlab.datasets import DATASETS, default_data_dir
 from nnlab.errors import NnlabError
+from nnlab.idx import idx_folder_files
+from nnlab.subset import subset_csv_path
 
 PACKAGES = ("numpy", "scipy", "scikit-learn", "matplotlib", "torch", "torchvision", "pydantic", "typer", "rich",
             "mlxtend", "dask", "distributed")  # fmt: skip

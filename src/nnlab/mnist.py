@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnlab.classifier import NNClassifier, PreparedImages, Progress, prepare_images
-from nnlab.data import Dataset
+from nnlab.datasets import Dataset
 from nnlab.errors import Message, Name
 from nnlab.networks import count_parameters
 from nnlab.settings import MnistSettings

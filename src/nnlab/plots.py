@@ -340,7 +340,7 @@ def sweep_summary(summary: SweepSummary, records: Sequence[TrialRecord], path: P
     as a dot; groups run down the page, so 1 or 100 read alike (the figure grows with them). A race's eliminated
     groups are grey and say so. ``extra_panel`` draws an experiment's own row below (a confidence sweep's digit
     counts)."""
-    from nnlab.sweep.summary import group_label, varied_keys
+    from nnlab.tables import group_label, varied_keys
 
     varied = varied_keys(summary)
     eliminated = _eliminated_rows(summary)
@@ -374,7 +374,7 @@ def count_panel(ax: Axes, summary: SweepSummary, varied: Sequence[str], pairs: S
                 xlabel: str, ylabel: str, title: str, most_groups: int = 6) -> None:  # fmt: skip
     """Per category (x), two count metrics of each group (solid and dashed) with their intervals: a confidence
     sweep's digits among the most and least confident images."""
-    from nnlab.sweep.summary import group_label
+    from nnlab.tables import group_label
 
     shown = summary.groups[:most_groups]
     colours = plt.get_cmap("tab10")

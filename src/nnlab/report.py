@@ -8,6 +8,7 @@ closed stdout (``nnlab mnist | head -1``) falls silent instead of failing: the c
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -92,8 +93,16 @@ def warning(message: str) -> None:
     error_console.print(Text.assemble(("warning:", "bold yellow"), " ", message))
 
 
+def _columns_now() -> None:
+    """Rich reads $COLUMNS once, when the console is made; a table follows the value in force when it is printed."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        console.width = int(columns)
+
+
 def table(data: Table) -> None:
     """Print a :class:`~nnlab.tables.Table`."""
+    _columns_now()
     rich_table = RichTable(title=Text(data.title))
     for column in data.columns:
         rich_table.add_column(Text(column.header), justify=column.align)

@@ -4,8 +4,9 @@ tables in its module; the sweep's tables, common to every experiment, are here."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from nnlab.schema import GroupSummary, MetricSummary, SweepSummary
@@ -30,6 +31,19 @@ class Table:
 
 
 # ------------------------------------------------------------------------------------------------------ sweeps
+
+
+def group_label(settings: dict[str, Any], varied: Sequence[str] | None = None) -> str:
+    """A group as text: 'model=conv lr=0.01' (only the ``varied`` keys, if given), or 'all trials'."""
+    shown = [(key, value) for key, value in settings.items() if varied is None or key in varied]
+    return " ".join(f"{key}={value}" for key, value in shown) or "all trials"
+
+
+def varied_keys(summary: SweepSummary) -> list[str]:
+    """The swept keys that take more than one value (those that tell groups apart), the seed aside."""
+    return [
+        key for key in summary.keys if key != "seed" and len({str(g.settings.get(key)) for g in summary.groups}) > 1
+    ]
 
 
 def _value(value: float | None) -> str:
@@ -68,8 +82,6 @@ def _interval_name(summary: SweepSummary) -> str:
 def sweep_group_table(summary: SweepSummary, group: GroupSummary) -> Table:
     """One group of a sweep: each metric's mean, 95% interval, standard deviation and n; the note says how many
     of its trials diverged or failed, and which intervals pass their metric's range."""
-    from nnlab.sweep.summary import group_label, varied_keys
-
     hidden = {item.name for item in summary.declared if not item.in_group_table}
     names = [name for name in summary.metrics if name not in hidden]
     stats = [(name, group.metrics[name]) for name in names if name in group.metrics]
@@ -91,8 +103,6 @@ def sweep_comparisons_table(summary: SweepSummary) -> Table:
     """Groups that differ in one key, paired by seed: the mean difference a − b of each main metric, its 95%
     interval, the paired t-test's p-value and its Holm-adjusted value over the metric's family; '*' marks an
     adjusted p below 0.05."""
-    from nnlab.sweep.summary import varied_keys
-
     varied = varied_keys(summary)
     shown = [c for c in summary.comparisons if c.metric in summary.main_metrics]
     with_others = any(key in varied for c in shown for key in c.settings)
@@ -128,8 +138,6 @@ def _no_comparisons(summary: SweepSummary) -> str:
 
 def race_table(summary: SweepSummary) -> Table:
     """A race's outcome: each group's seeds, mean ± interval of the raced metric, and its status."""
-    from nnlab.sweep.summary import group_label, varied_keys
-
     race = summary.race
     assert race is not None
     varied = varied_keys(summary)

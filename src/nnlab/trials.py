@@ -19,7 +19,7 @@ from nnlab.declarations import as_setting_value
 from nnlab.errors import TrainingDiverged, first_line
 
 if TYPE_CHECKING:
-    from nnlab.data import Dataset
+    from nnlab.datasets import Dataset
 
 _DATASETS: dict[tuple[str, str | None, bool], Dataset] = {}  # this worker's loaded datasets, for its later trials
 REASON_CHARACTERS = 200

@@ -83,7 +83,7 @@ def write(settings: ConfidenceSettings, run: ConfidenceRun) -> Written[Confidenc
     """``OUT/confidence/``: the most and least confident images, calibration and per-class figures,
     confidence.json, and the checkpoint of a model this run had to train."""
     from nnlab import plots
-    from nnlab.data import dataset_record
+    from nnlab.datasets import dataset_record
     from nnlab.files import OutputSet
     from nnlab.outputs import Written
 
@@ -111,7 +111,7 @@ def write(settings: ConfidenceSettings, run: ConfidenceRun) -> Written[Confidenc
 
 def record(run: ConfidenceRun, checkpoint: str, files: list[str]) -> ConfidenceMetrics:
     """The record of a confidence analysis of the model in ``checkpoint`` (confidence.json)."""
-    from nnlab.data import dataset_record
+    from nnlab.datasets import dataset_record
     from nnlab.schema import CalibrationBin, ClassRow, ConfidenceMetrics, RankedImage
 
     result = run.analysis
@@ -198,7 +198,7 @@ def trial(settings: ConfidenceSettings) -> Outcome:
 def digits_table(summary: SweepSummary, group: GroupSummary) -> Sequence[Table]:
     """The lab's question for one group of a sweep: how many of the most and least confident test images are
     each digit, as a mean over seeds with its interval."""
-    from nnlab.sweep.summary import group_label, varied_keys
+    from nnlab.tables import group_label, varied_keys
 
     rows = []
     for digit in DIGITS:

@@ -22,7 +22,7 @@ from nnlab.tables import Column, Table
 
 if TYPE_CHECKING:
     from nnlab.classifier import Progress
-    from nnlab.data import Dataset
+    from nnlab.datasets import Dataset
     from nnlab.files import OutputSet
     from nnlab.mnist import MnistResult, ModelResult
     from nnlab.outputs import Written
@@ -71,7 +71,7 @@ def write(
     keeps the finished models in ``OUT/mnist-partial/`` and raises :class:`~nnlab.errors.Stopped` saying so.
     """
     from nnlab import plots
-    from nnlab.data import dataset_record
+    from nnlab.datasets import dataset_record
     from nnlab.declarations import as_dict
     from nnlab.errors import Stopped
     from nnlab.files import OutputSet
@@ -156,7 +156,7 @@ def model_record(model: ModelResult, checkpoint: str | None) -> ModelMetrics:
 def record(result: MnistResult, config: dict[str, Any], checkpoints: dict[str, str], files: list[str],
            status: Literal["complete", "interrupted", "failed"] = "complete") -> MnistMetrics:  # fmt: skip
     """The record of an mnist run (metrics.json); ``checkpoints`` maps each model to where its checkpoint is."""
-    from nnlab.data import dataset_record
+    from nnlab.datasets import dataset_record
     from nnlab.schema import EvalSizes, MnistMetrics
 
     return MnistMetrics(

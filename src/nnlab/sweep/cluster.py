@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from distributed import Client
 
 CONNECT_SECONDS = 10
+# Dask's scheduler and workers always listen for HTTP; the local cluster's serve no page at all (no dashboard, no
+# health or JSON routes) on a port of the system's choosing on loopback, so two sweeps at once never collide.
+LOCAL_CONFIG = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
 TASKS_PER_WORKER = 8  # small trials are batched into about this many tasks per worker, so that work still balances
 
 
@@ -32,11 +35,11 @@ def _local_cluster(workers: int, scratch: Path) -> object:
     from distributed import LocalCluster
 
     try:
-        with dask.config.set({"distributed.worker.multiprocessing-method": _start_method(),
-                              "temporary-directory": str(scratch)}):  # fmt: skip
+        with dask.config.set(LOCAL_CONFIG | {"distributed.worker.multiprocessing-method": _start_method(),
+                                             "temporary-directory": str(scratch)}):  # fmt: skip
             return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                dashboard_address=None, local_directory=str(scratch),
-                                silence_logs=logging.ERROR)  # fmt: skip
+                                dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                                local_directory=str(scratch), silence_logs=logging.ERROR)  # fmt: skip
     except Exception as exc:
         raise ClusterError(f"cannot start a local Dask cluster ({type(exc).__name__}: {exc})") from None
 

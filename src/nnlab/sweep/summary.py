@@ -28,19 +28,6 @@ from nnlab.sweep.grid import Grid, Trial
 ADVICE = "use --interval bootstrap"
 
 
-def group_label(settings: dict[str, Any], varied: Sequence[str] | None = None) -> str:
-    """A group as text: 'model=conv lr=0.01' (only the ``varied`` keys, if given), or 'all trials'."""
-    shown = [(key, value) for key, value in settings.items() if varied is None or key in varied]
-    return " ".join(f"{key}={value}" for key, value in shown) or "all trials"
-
-
-def varied_keys(summary: SweepSummary) -> list[str]:
-    """The swept keys that take more than one value (those that tell groups apart), the seed aside."""
-    return [
-        key for key in summary.keys if key != "seed" and len({str(g.settings.get(key)) for g in summary.groups}) > 1
-    ]
-
-
 @dataclass
 class Group:
     """The trials of one setting of the group keys, and the records of those that finished."""
