@@ -45,15 +45,30 @@ def run_pair(out: str) -> tuple[float, dict, float, dict]:
     started = time.perf_counter()
     original = subprocess.run(
         [sys.executable, str(HERE / "original_lab.py"), "--dataset", "fashion-mnist", "--data-dir", FOLDER, "--json"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     original_s = time.perf_counter() - started
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).parent / "nnlab"), "mnist", "--epochs", "5", "--dataset", "fashion-mnist",
-         "--data-dir", FOLDER, "--quiet", "--out", out],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "nnlab"),
+            "mnist",
+            "--epochs",
+            "5",
+            "--dataset",
+            "fashion-mnist",
+            "--data-dir",
+            FOLDER,
+            "--quiet",
+            "--out",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     ours_s = time.perf_counter() - started
     ours = json.loads((Path(out) / "mnist" / "metrics.json").read_text())
     return original_s, json.loads(original.stdout.strip().splitlines()[-1]), ours_s, ours
@@ -72,8 +87,10 @@ def main(rounds: int = 3) -> dict | None:
     _, original, _, ours = runs[-1]
     print(f"full Fashion-MNIST, 5 epochs, whole process, median of {rounds} alternating runs")
     print(f"  original recipe (benchmarks/original_lab.py): {original_s:6.1f} s")
-    print(f"  nnlab mnist (defaults):                       {ours_s:6.1f} s   ratio {ours_s / original_s:.2f}x "
-          "(target <= 0.5x)")  # fmt: skip
+    print(
+        f"  nnlab mnist (defaults):                       {ours_s:6.1f} s   ratio {ours_s / original_s:.2f}x "
+        "(target <= 0.5x)"
+    )
     print("  test accuracy, whole test set      original   nnlab   (first 2500: original / nnlab)")
     for name in ("linear", "full", "conv"):
         mine = ours["models"][name]
@@ -87,11 +104,15 @@ def main(rounds: int = 3) -> dict | None:
     achieved = done / conv["fit_seconds"]
     original_achieved = flops * ours["dataset"]["train_size"] * 5 / original["conv"]["fit_seconds"]
     fp32, bf16 = matmul_flops(torch.float32), matmul_flops(torch.bfloat16)
-    print(f"  conv training: {flops / 1e6:.2f} MFLOP per image (forward + backward, torch.utils.flop_counter), "
-          f"{done / images / 1e6:.2f} on average with the first layer frozen for {frozen:.0%} of it")  # fmt: skip
-    print(f"  conv achieved: nnlab {achieved / 1e9:.0f} GFLOP/s ({'bf16' if conv['bf16'] else 'fp32'}), "
-          f"original {original_achieved / 1e9:.0f} GFLOP/s; this machine's 2048^2 matmul: "
-          f"fp32 {fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s")  # fmt: skip
+    print(
+        f"  conv training: {flops / 1e6:.2f} MFLOP per image (forward + backward, torch.utils.flop_counter), "
+        f"{done / images / 1e6:.2f} on average with the first layer frozen for {frozen:.0%} of it"
+    )
+    print(
+        f"  conv achieved: nnlab {achieved / 1e9:.0f} GFLOP/s ({'bf16' if conv['bf16'] else 'fp32'}), "
+        f"original {original_achieved / 1e9:.0f} GFLOP/s; this machine's 2048^2 matmul: "
+        f"fp32 {fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s"
+    )
     return {"original_s": original_s, "ours_s": ours_s, "ratio": ours_s / original_s}
 
 

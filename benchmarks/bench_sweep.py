@@ -35,9 +35,26 @@ def mnist_sweep_against_a_shell_loop(out: str, rounds: int) -> dict[str, float]:
         started = time.perf_counter()
         for model in ("linear", "full", "conv"):
             for seed in range(4):
-                subprocess.run([NNLAB, "mnist", "--dataset", "mnist-5k", "--models", model, "--seed", str(seed),
-                                "--epochs", "2", "--quiet", "--out", f"{out}/loop"],
-                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                subprocess.run(
+                    [
+                        NNLAB,
+                        "mnist",
+                        "--dataset",
+                        "mnist-5k",
+                        "--models",
+                        model,
+                        "--seed",
+                        str(seed),
+                        "--epochs",
+                        "2",
+                        "--quiet",
+                        "--out",
+                        f"{out}/loop",
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
         loop.append(time.perf_counter() - started)
     return {"sweep_s": sorted(sweep)[rounds // 2], "loop_s": sorted(loop)[rounds // 2]}
 
@@ -66,11 +83,20 @@ def main(rounds: int = 2) -> dict[str, float]:
         moons = alternate_processes(
             {
                 "one moons run": [NNLAB, "moons", "--out", out],
-                "300 moons trials": [NNLAB, "sweep", "moons", "seed=0-99", "hidden=10,50,200", "--fresh", "--quiet",
-                                     "--out", out],
+                "300 moons trials": [
+                    NNLAB,
+                    "sweep",
+                    "moons",
+                    "seed=0-99",
+                    "hidden=10,50,200",
+                    "--fresh",
+                    "--quiet",
+                    "--out",
+                    out,
+                ],
             },
             rounds=5,
-        )  # fmt: skip
+        )
         summary = json.loads((Path(out) / "sweep" / "mnist" / "summary.json").read_text())
     ideal = parts["compute_s"] / parts["workers"]
     loop_ratio = loop["sweep_s"] / loop["loop_s"]
@@ -81,9 +107,11 @@ def main(rounds: int = 2) -> dict[str, float]:
     print(f"12 mnist trials ({' '.join(MNIST_GRID)}), median of {rounds} alternating rounds")
     print(f"  nnlab sweep:                       {loop['sweep_s']:6.1f} s")
     print(f"  12 nnlab mnist processes in a row: {loop['loop_s']:6.1f} s   ratio {loop_ratio:.2f}x (target <= 0.35x)")
-    print(f"  the same trials in this process: start-up {parts['startup_s']:.1f} s, then "
-          f"{parts['trials_wall_s']:.1f} s for {parts['compute_s']:.1f} s of trial compute on {parts['workers']} "
-          f"workers: {parts['trials_wall_s'] / ideal:.2f}x the compute / workers (target <= 1.15x)")  # fmt: skip
+    print(
+        f"  the same trials in this process: start-up {parts['startup_s']:.1f} s, then "
+        f"{parts['trials_wall_s']:.1f} s for {parts['compute_s']:.1f} s of trial compute on {parts['workers']} "
+        f"workers: {parts['trials_wall_s'] / ideal:.2f}x the compute / workers (target <= 1.15x)"
+    )
     print(f"  test accuracy (mean of 4 seeds): {accuracies}")
     ratio = moons["300 moons trials"] / moons["one moons run"]
     print("300 moons trials against one nnlab moons run, median of 5 alternating runs")

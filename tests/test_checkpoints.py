@@ -51,15 +51,19 @@ def test_a_good_checkpoint_loads(saved, tmp_path):
         (lambda c: c.update(extra=1), r"unexpected content in extra"),
         (lambda c: c.update(state_dict=[1, 2]), r"its state_dict is not a mapping of names to tensors"),
         (lambda c: c["state_dict"].pop("1.bias"), r"the 'linear' architecture needs tensor 1\.bias, which is missing"),
-        (lambda c: c["state_dict"].update({"1.weight": torch.zeros(10, 783)}),
-         r"tensor 1\.weight has shape \(10, 783\), the 'linear' architecture needs \(10, 784\)"),
-        (lambda c: c["state_dict"].update({"1.weight": torch.zeros(10, 784, dtype=torch.int64)}),
-         r"1\.weight is not a tensor of floating-point numbers"),
+        (
+            lambda c: c["state_dict"].update({"1.weight": torch.zeros(10, 783)}),
+            r"tensor 1\.weight has shape \(10, 783\), the 'linear' architecture needs \(10, 784\)",
+        ),
+        (
+            lambda c: c["state_dict"].update({"1.weight": torch.zeros(10, 784, dtype=torch.int64)}),
+            r"1\.weight is not a tensor of floating-point numbers",
+        ),
         (lambda c: c["state_dict"].update({"9.weight": torch.zeros(1)}), r"tensor 9\.weight is not part of"),
         (lambda c: c["state_dict"]["1.bias"].__setitem__(0, float("nan")), r"tensor 1\.bias holds NaN or infinite"),
         (lambda c: c["state_dict"]["1.bias"].__setitem__(0, float("inf")), r"tensor 1\.bias holds NaN or infinite"),
     ],
-)  # fmt: skip
+)
 def test_every_field_is_checked(saved, tmp_path, change, message):
     checkpoint = copy.deepcopy(saved)
     change(checkpoint)

@@ -123,8 +123,11 @@ def test_not_fitted():
 @pytest.mark.parametrize("lr", [1e9, 1e6])
 def test_divergence_is_reported_with_lr_advice(data, lr):
     X, y = data
-    with pytest.raises(TrainingDiverged, match=r"the full model's loss (became non-finite|exploded to .*) in epoch 1; "
-                       r"try a smaller lr \(it was"):  # fmt: skip
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"the full model's loss (became non-finite|exploded to .*) in epoch 1; "
+        r"try a smaller lr \(it was",
+    ):
         NNClassifier(model="full", epochs=2, optimizer="sgd", lr=lr, schedule="constant", device="cpu").fit(X, y)
 
 
@@ -218,8 +221,10 @@ def test_default_freeze_is_per_model(data):
 # ------------------------------------------------------------------------------------------ hostile input
 
 
-@pytest.mark.parametrize(("n", "batch_size", "epochs"), [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (4, 2, 2),
-                                                         (5, 1, 1), (8, 2, 1), (4000, 1000, 1)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "batch_size", "epochs"),
+    [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (4, 2, 2), (5, 1, 1), (8, 2, 1), (4000, 1000, 1)],
+)
 def test_any_number_of_steps_trains(n, batch_size, epochs):
     X, y = synthetic(n)
     clf = NNClassifier(model="linear", epochs=epochs, batch_size=batch_size, device="cpu").fit(X, y)
@@ -230,8 +235,9 @@ def test_one_cycle_is_torchs_schedule_where_that_works():
     total = 100
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=total, pct_start=0.25,
-                                                    cycle_momentum=False)  # fmt: skip
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=1.0, total_steps=total, pct_start=0.25, cycle_momentum=False
+    )
     rates = []
     for _ in range(total):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -270,9 +276,13 @@ def test_empty_and_non_finite_input_is_refused(data):
 def test_labels_are_checked_as_scikit_learn_does(data):
     X, y = data
     clf = NNClassifier(model="linear", epochs=1, device="cpu")
-    for bad, message in ((y + 0.5, "Unknown label type"), (np.where(y == 3, np.nan, y), "NaN"),
-                         (np.where(y == 3, np.inf, y), "infinity"), (None, "requires y to be passed"),
-                         (y[:-1], "299 labels for 300 images")):  # fmt: skip
+    for bad, message in (
+        (y + 0.5, "Unknown label type"),
+        (np.where(y == 3, np.nan, y), "NaN"),
+        (np.where(y == 3, np.inf, y), "infinity"),
+        (None, "requires y to be passed"),
+        (y[:-1], "299 labels for 300 images"),
+    ):
         with pytest.raises(ValueError, match=message):
             clf.fit(X, bad)
     from sklearn.exceptions import DataConversionWarning

@@ -35,8 +35,13 @@ def test_confidence_from_the_mnist_checkpoint(trained):
     assert f"model: conv from {out}/mnist/conv.pt" in result.output.replace("\n", "")
     assert "the 8 most confident:" in result.output and "ECE" in result.output
     folder = out / "confidence"
-    assert {p.name for p in folder.iterdir()} == {"most_confident.png", "least_confident.png", "calibration.png",
-                                                  "per_class.png", "confidence.json"}  # fmt: skip
+    assert {p.name for p in folder.iterdir()} == {
+        "most_confident.png",
+        "least_confident.png",
+        "calibration.png",
+        "per_class.png",
+        "confidence.json",
+    }
     report = json.loads((folder / "confidence.json").read_text())
     assert report["command"] == "confidence" and report["model"] == "conv" and report["top"] == 8
     assert report["checkpoint"] == str(out / "mnist" / "conv.pt") and report["trained_now"] is False

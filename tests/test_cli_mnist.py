@@ -31,17 +31,36 @@ def test_mnist_writes_checkpoints_curves_confusions_and_metrics(tmp_path, idx_di
         assert f"{name}: test accuracy " in result.output
     folder = tmp_path / "mnist"
     names = {p.name for p in folder.iterdir()}
-    assert names == {"linear.pt", "full.pt", "conv.pt", "learning_curves.png", "confusion_linear.png",
-                     "confusion_full.png", "confusion_conv.png", "metrics.json"}  # fmt: skip
+    assert names == {
+        "linear.pt",
+        "full.pt",
+        "conv.pt",
+        "learning_curves.png",
+        "confusion_linear.png",
+        "confusion_full.png",
+        "confusion_conv.png",
+        "metrics.json",
+    }
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["command"] == "mnist" and metrics["status"] == "complete"
-    assert metrics["dataset"] == {"name": "mnist", "source": metrics["dataset"]["source"], "train_size": 300,
-                                  "test_size": 100}  # fmt: skip
+    assert metrics["dataset"] == {
+        "name": "mnist",
+        "source": metrics["dataset"]["source"],
+        "train_size": 300,
+        "test_size": 100,
+    }
     assert metrics["eval"] == {"train": 50, "test": 50}
     assert sorted(p.rsplit("/", 1)[1] for p in metrics["files"]) == sorted(names)
     conv = metrics["models"]["conv"]
-    assert set(conv) >= {"train_accuracy", "test_accuracy", "test_accuracy_all", "fit_seconds", "parameters",
-                         "checkpoint", "history"}  # fmt: skip
+    assert set(conv) >= {
+        "train_accuracy",
+        "test_accuracy",
+        "test_accuracy_all",
+        "fit_seconds",
+        "parameters",
+        "checkpoint",
+        "history",
+    }
     assert conv["parameters"] == 33482 and len(conv["history"]) == 2 and set(conv["history"][0]) >= {"epoch", "loss"}
     assert metrics["config"]["epochs"] == 2 and metrics["config"]["label_smoothing"] == 0.0
     loaded = NNClassifier.load(conv["checkpoint"], model="conv")
@@ -56,7 +75,12 @@ def test_sheet_preset_runs_the_original_recipe(tmp_path, idx_dir):
     metrics = json.loads((tmp_path / "mnist" / "metrics.json").read_text())
     config = metrics["config"]
     assert (config["optimizer"], config["lr"], config["momentum"], config["batch_size"], config["shuffle"]) == (
-        "sgd", 0.01, 0.9, 100, False)  # fmt: skip
+        "sgd",
+        0.01,
+        0.9,
+        100,
+        False,
+    )
     assert metrics["models"]["full"]["batch_size"] == 100 and metrics["models"]["full"]["lr"] == 0.01
 
 
@@ -150,8 +174,23 @@ def test_diverging_training_is_exit_1_and_keeps_earlier_results(tmp_path, idx_di
     out = tmp_path / "out"
     (out / "mnist").mkdir(parents=True)
     (out / "mnist" / "metrics.json").write_text('{"earlier": true}')
-    args = ["mnist", "--models", "full", "--epochs", "1", "--lr", "1e9", "--optimizer", "sgd", "--schedule",
-            "constant", "--data-dir", str(idx_dir), "--out", str(out)]  # fmt: skip
+    args = [
+        "mnist",
+        "--models",
+        "full",
+        "--epochs",
+        "1",
+        "--lr",
+        "1e9",
+        "--optimizer",
+        "sgd",
+        "--schedule",
+        "constant",
+        "--data-dir",
+        str(idx_dir),
+        "--out",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "the full model's loss" in result.stderr and "try a smaller --lr (it was 1e+09)" in result.stderr
@@ -186,8 +225,10 @@ def test_a_full_disk_while_writing_the_outputs_changes_nothing(tmp_path, idx_dir
     monkeypatch.setattr(Figure, "savefig", full)
     result = runner.invoke(app, [*args, "--seed", "1"])
     assert result.exit_code == 1
-    assert result.stderr == (f"error: cannot write {tmp_path / 'mnist' / 'learning_curves.png'}: no space left on the "
-                             "device; free some space or choose another --out\n")  # fmt: skip
+    assert result.stderr == (
+        f"error: cannot write {tmp_path / 'mnist' / 'learning_curves.png'}: no space left on the "
+        "device; free some space or choose another --out\n"
+    )
     assert {p.name: p.read_bytes() for p in (tmp_path / "mnist").iterdir()} == before  # old set, no temporaries
 
 

@@ -160,8 +160,15 @@ def test_python_dash_m_and_version():
 def test_help_shows_every_default():
     output = runner.invoke(app, ["moons", "--help"], env={"COLUMNS": "300"}).output
     text = " ".join(output.replace("│", " ").split())
-    for fragment in ("(default: 32)", "(default: 1.0)", "(default: 50)", "(default: 100)", "(default: outputs)",
-                     "(default: no-animate)", "(default: 0, the powers of two below iters, and iters)"):  # fmt: skip
+    for fragment in (
+        "(default: 32)",
+        "(default: 1.0)",
+        "(default: 50)",
+        "(default: 100)",
+        "(default: outputs)",
+        "(default: no-animate)",
+        "(default: 0, the powers of two below iters, and iters)",
+    ):
         assert fragment in text, fragment
 
 

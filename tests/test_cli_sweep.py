@@ -26,8 +26,9 @@ DASK = str(Path(sys.executable).parent / "dask")
 
 
 def nnlab(nnlab_command, *args, env=None):
-    return subprocess.run([*nnlab_command, "sweep", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [*nnlab_command, "sweep", *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
 
 
 def wait_for_files(folder: Path, pattern: str, count: int = 1, timeout: float = 120.0) -> list[Path]:
@@ -101,8 +102,12 @@ def test_a_local_sweep_writes_its_results_resumes_and_grows(tmp_path, nnlab_comm
     assert group["settings"] == {"iters": 8, "hidden": 10} and group["n"] == 4
     assert set(group["metrics"]["accuracy"]) == {"n", "mean", "std", "ci95", "note", "outside_range"}
     comparison = summary["comparisons"][0]
-    assert {k: comparison[k] for k in ("key", "a", "b", "test")} == {"key": "hidden", "a": 10, "b": 50,
-                                                                     "test": "paired t"}  # fmt: skip
+    assert {k: comparison[k] for k in ("key", "a", "b", "test")} == {
+        "key": "hidden",
+        "a": 10,
+        "b": 50,
+        "test": "paired t",
+    }
     assert set(comparison) >= {"metric", "n_pairs", "mean_difference", "ci95", "p_value"}
     assert (folder / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Sweep of moons: 8 trials in 2 groups" in (out / "index.html").read_text()
@@ -136,8 +141,21 @@ def dask_cluster(tmp_path):
         scheduler, log = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard")
         address = re.search(r"Scheduler at:\s+(\S+)", wait_for_text(log, "Scheduler at:", scheduler))[1]
         for name in ("w1", "w2"):
-            worker, log = start(name, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--host",
-                                "127.0.0.1", "--name", name, "--local-directory", str(tmp_path / name))  # fmt: skip
+            worker, log = start(
+                name,
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--name",
+                name,
+                "--local-directory",
+                str(tmp_path / name),
+            )
             wait_for_text(log, "Registered to:", worker)
         yield address, processes[1:]
     finally:
@@ -153,8 +171,12 @@ def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(
     address, (doomed, survivor) = dask_cluster
     grid = ["iters=3000", "hidden=10,50", "seed=0-11"]
     out = tmp_path / "external"
-    process = spawn([*nnlab_command, "sweep", "moons", *grid, "--scheduler", address, "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = spawn(
+        [*nnlab_command, "sweep", "moons", *grid, "--scheduler", address, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
     doomed.kill()  # mid-sweep: its trials run again on the other worker
     stdout, stderr = process.communicate(timeout=120)
@@ -175,9 +197,13 @@ def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nn
     out, scratch = tmp_path / "out", tmp_path / "tmp"
     scratch.mkdir()
     grid = ["iters=5000", "hidden=50", "seed=0-15"]
-    process = spawn([*nnlab_command, "sweep", "moons", *grid, "--workers", "2", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
+    process = spawn(
+        [*nnlab_command, "sweep", "moons", *grid, "--workers", "2", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
     wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 2  # the workers
@@ -185,8 +211,10 @@ def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nn
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     kept = len(list((out / "sweep" / "moons" / "trials").glob("*.json")))
-    assert stderr == (f"error: interrupted; kept the {kept} trials finished in {out / 'sweep' / 'moons' / 'trials'}; "
-                      "run the same command again to resume\n")  # fmt: skip
+    assert stderr == (
+        f"error: interrupted; kept the {kept} trials finished in {out / 'sweep' / 'moons' / 'trials'}; "
+        "run the same command again to resume\n"
+    )
     psutil.wait_procs(children, timeout=10)
     assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
     assert list(scratch.iterdir()) == [] and temporary_files(out) == []

@@ -36,8 +36,11 @@ def test_the_original_notes_formula_is_wrong():
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(2, 10)),
-              elements=st.floats(-1e308, 1e308, allow_nan=False)))  # fmt: skip
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(1, 6), st.integers(2, 10)), elements=st.floats(-1e308, 1e308, allow_nan=False)
+    )
+)
 def test_finite_and_non_positive_for_any_finite_logits(logits):
     result = log_confidence(logits)
     assert result.shape == (logits.shape[0],) and result.dtype == np.float64
@@ -85,7 +88,11 @@ def test_analyse_summarises_per_class():
     a, b = result.per_class
     assert (a["count"], a["accuracy"], a["in_most"], a["in_least"]) == (2, 1.0, 1, 0)
     assert (b["count"], b["accuracy"], b["in_most"], b["in_least"]) == (3, 2 / 3, 1, 2)
-    assert result.rows(result.most)[0] == {"index": 0, "label": 0, "prediction": 0,
-                                           "log_confidence": result.log_conf[0],
-                                           "probability": np.exp(result.log_conf[0])}  # fmt: skip
+    assert result.rows(result.most)[0] == {
+        "index": 0,
+        "label": 0,
+        "prediction": 0,
+        "log_confidence": result.log_conf[0],
+        "probability": np.exp(result.log_conf[0]),
+    }
     assert result.class_counts(result.least) == [("b", 2)]

@@ -20,8 +20,12 @@ from nnlab.errors import DataError
 
 pytestmark = pytest.mark.slow  # serves downloads over HTTP on loopback: left out of make test-fast
 
-FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-         "t10k-labels-idx1-ubyte.gz"]  # fmt: skip
+FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -55,8 +59,9 @@ def mirror(tmp_path, monkeypatch):
     thread.start()
     monkeypatch.setenv("NNLAB_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/data")
     monkeypatch.setenv("NNLAB_OFFLINE", "0")
-    monkeypatch.setattr(download, "expected_files",
-                        lambda info: [(name, hashlib.md5(files[name]).hexdigest()) for name in FILES])  # fmt: skip
+    monkeypatch.setattr(
+        download, "expected_files", lambda info: [(name, hashlib.md5(files[name]).hexdigest()) for name in FILES]
+    )
     (tmp_path / "cache").mkdir()
     try:
         yield handler, arrays

@@ -65,8 +65,23 @@ def test_exit_130_ctrl_c_keeps_finished_checkpoints_apart_and_earlier_results(tm
     out = tmp_path / "out"
     (out / "mnist").mkdir(parents=True)
     (out / "mnist" / "metrics.json").write_text('{"earlier": true}')
-    process = start(spawn, nnlab_command, "mnist", "--dataset", "mnist-5k", "--train-size", "400", "--models",
-                    "linear,conv", "--epochs", "30", "--device", "cpu", "--out", str(out))  # fmt: skip
+    process = start(
+        spawn,
+        nnlab_command,
+        "mnist",
+        "--dataset",
+        "mnist-5k",
+        "--train-size",
+        "400",
+        "--models",
+        "linear,conv",
+        "--epochs",
+        "30",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    )
     wait_for_output(process, "linear: test accuracy")  # linear is finished; conv is training
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
@@ -107,8 +122,13 @@ def test_exit_0_when_the_reader_of_the_output_goes_away(tmp_path, nnlab_command,
     assert process.returncode == 0 and process.stderr.read() == ""
     assert json.loads((tmp_path / "moons" / "metrics.json").read_text())["config"]["iters"] == 3
     assert temporary_files(tmp_path) == []
-    closed = subprocess.run([*nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path / "b")],
-                            preexec_fn=lambda: os.close(1), capture_output=False, stderr=subprocess.PIPE,
-                            text=True, timeout=60)  # fmt: skip  # `nnlab moons >&-`
+    closed = subprocess.run(
+        [*nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path / "b")],
+        preexec_fn=lambda: os.close(1),
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )  # `nnlab moons >&-`
     assert closed.returncode == 0 and closed.stderr == ""
     assert (tmp_path / "b" / "moons" / "metrics.json").is_file()

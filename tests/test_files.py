@@ -149,11 +149,17 @@ def test_the_lock_names_its_holder_and_is_released(tmp_path):
 
 def test_waiting_for_the_lock(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom nnlab.files import output_lock\n"
-         f"with output_lock({str(tmp_path)!r}, 'nnlab mnist'):\n"
-         "    print('held', flush=True)\n    sys.stdin.readline()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom nnlab.files import output_lock\n"
+            f"with output_lock({str(tmp_path)!r}, 'nnlab mnist'):\n"
+            "    print('held', flush=True)\n    sys.stdin.readline()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         waiting = []

@@ -17,10 +17,17 @@ def test_layers_are_exactly_the_labs():
     conv = build_model("conv")
     layers = [(type(m).__name__, getattr(m, "out_channels", None), getattr(m, "kernel_size", None)) for m in conv]
     assert layers == [
-        ("Conv2d", 8, (5, 5)), ("ReLU", None, None), ("MaxPool2d", None, 2),
-        ("Conv2d", 24, (5, 5)), ("ReLU", None, None), ("MaxPool2d", None, 2),
-        ("Conv2d", 72, (4, 4)), ("ReLU", None, None), ("Conv2d", 10, (1, 1)), ("Flatten", None, None),
-    ]  # fmt: skip
+        ("Conv2d", 8, (5, 5)),
+        ("ReLU", None, None),
+        ("MaxPool2d", None, 2),
+        ("Conv2d", 24, (5, 5)),
+        ("ReLU", None, None),
+        ("MaxPool2d", None, 2),
+        ("Conv2d", 72, (4, 4)),
+        ("ReLU", None, None),
+        ("Conv2d", 10, (1, 1)),
+        ("Flatten", None, None),
+    ]
 
 
 @pytest.mark.parametrize("channels_last", [False, True])

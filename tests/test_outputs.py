@@ -44,13 +44,25 @@ def test_an_interrupted_mnist_keeps_finished_models_in_their_own_set(tmp_path, m
 def test_trials_csv_is_tidy_data():
     grid = parse_grid("moons", ["hidden=10,50", "seed=0"])
     records = [
-        TrialRecord(trial=t.id, command="moons", settings=t.settings, swept=t.swept, status=status,
-                    metrics=metrics, seconds=0.5, worker="host:1", reason=reason)
-        for t, (status, metrics, reason) in zip(trials(grid), [
-            ("ok", {"error": 0.0, "accuracy": 1.0, "zero_error_iteration": None}, ""),
-            ("failed", {}, "ValueError: no, really"),
-        ])
-    ]  # fmt: skip
+        TrialRecord(
+            trial=t.id,
+            command="moons",
+            settings=t.settings,
+            swept=t.swept,
+            status=status,
+            metrics=metrics,
+            seconds=0.5,
+            worker="host:1",
+            reason=reason,
+        )
+        for t, (status, metrics, reason) in zip(
+            trials(grid),
+            [
+                ("ok", {"error": 0.0, "accuracy": 1.0, "zero_error_iteration": None}, ""),
+                ("failed", {}, "ValueError: no, really"),
+            ],
+        )
+    ]
     text = outputs.trials_csv(grid, ["error", "accuracy", "zero_error_iteration"], list(zip(trials(grid), records)))
     lines = text.splitlines()
     assert lines[0] == "trial,hidden,seed,status,error,accuracy,zero_error_iteration,seconds,worker,reason"

@@ -83,8 +83,10 @@ class FeaturesAsImage(NNClassifier):
         check_is_fitted(self)
         array = np.asarray(X)
         if array.ndim == 2 and array.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {array.shape[1]} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")  # fmt: skip
+            raise ValueError(
+                f"X has {array.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         return super().logits(self._as_images(X))
 
 

@@ -25,8 +25,13 @@ def test_grid_types_values_and_ranges():
     grid = parse_grid(
         "mnist", ["dataset=mnist-5k", "model=linear,full,conv", "seed=0-3", "epochs=2", "lr=0.01,default"]
     )
-    assert grid.axes == {"dataset": ("mnist-5k",), "model": ("linear", "full", "conv"), "epochs": (2,),
-                         "lr": (0.01, None), "seed": (0, 1, 2, 3)}  # fmt: skip
+    assert grid.axes == {
+        "dataset": ("mnist-5k",),
+        "model": ("linear", "full", "conv"),
+        "epochs": (2,),
+        "lr": (0.01, None),
+        "seed": (0, 1, 2, 3),
+    }
     assert grid.size == 24 and grid.group_keys == ["dataset", "model", "epochs", "lr"]
     assert parse_grid("moons", ["hidden=10,50"]).axes["seed"] == DEFAULT_SEEDS
     assert parse_grid("mnist", ["shuffle=true,no"]).axes["shuffle"] == (True, False)
@@ -95,8 +100,12 @@ def test_trial_ids_follow_every_setting_and_nothing_else():
     first = trials(parse_grid("moons", ["hidden=10,50", "seed=0-1"]))
     again = trials(parse_grid("moons", ["seed=0-1", "hidden=10,50"]))
     assert {t.id for t in first} == {t.id for t in again} and len({t.id for t in first}) == 4
-    assert [t.swept for t in first] == [{"hidden": 10, "seed": 0}, {"hidden": 10, "seed": 1},
-                                        {"hidden": 50, "seed": 0}, {"hidden": 50, "seed": 1}]  # fmt: skip
+    assert [t.swept for t in first] == [
+        {"hidden": 10, "seed": 0},
+        {"hidden": 10, "seed": 1},
+        {"hidden": 50, "seed": 0},
+        {"hidden": 50, "seed": 1},
+    ]
     settings = dict(first[0].settings)
     assert trial_id("moons", settings) == first[0].id
     assert trial_id("moons", settings | {"lr": 0.5}) != first[0].id
@@ -107,8 +116,15 @@ def test_trial_ids_follow_every_setting_and_nothing_else():
 
 
 def _record(trial, status="ok", **metrics):
-    return TrialRecord(trial=trial.id, command="moons", settings=trial.settings, swept=trial.swept, status=status,
-                       metrics=metrics, seconds=0.1)  # fmt: skip
+    return TrialRecord(
+        trial=trial.id,
+        command="moons",
+        settings=trial.settings,
+        swept=trial.swept,
+        status=status,
+        metrics=metrics,
+        seconds=0.1,
+    )
 
 
 def test_resuming_skips_finished_trials_and_reruns_failed_or_untrusted_ones(tmp_path):
@@ -146,8 +162,16 @@ def test_batches_start_the_longest_trials_first():
 def test_summary_groups_and_paired_comparisons():
     grid = parse_grid("moons", ["hidden=10,50", "seed=0-3"])
     all_trials = trials(grid)
-    accuracy = {(10, 0): 0.90, (10, 1): 0.92, (10, 2): 0.91, (10, 3): 0.5,
-                (50, 0): 0.97, (50, 1): 0.99, (50, 2): 0.98, (50, 3): 0.99}  # fmt: skip
+    accuracy = {
+        (10, 0): 0.90,
+        (10, 1): 0.92,
+        (10, 2): 0.91,
+        (10, 3): 0.5,
+        (50, 0): 0.97,
+        (50, 1): 0.99,
+        (50, 2): 0.98,
+        (50, 3): 0.99,
+    }
     records = {}
     for trial in all_trials:
         key = (trial.swept["hidden"], trial.swept["seed"])

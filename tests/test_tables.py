@@ -10,16 +10,46 @@ def _summary() -> SweepSummary:
         return MetricSummary(n=n, mean=mean, std=None if n < 2 else 0.01, ci95=ci)
 
     groups = [
-        GroupSummary(settings={"hidden": 10}, n=3, trials=4, diverged=1, failed=0,
-                     metrics={"error": metric(3, 0.1, [0.05, 0.15]), "accuracy": metric(1, 0.9)}),
-        GroupSummary(settings={"hidden": 50}, n=0, trials=1, diverged=0, failed=1,
-                     metrics={"error": metric(0), "accuracy": metric(0)}),
-    ]  # fmt: skip
-    comparisons = [ComparisonSummary(key="hidden", a=10, b=50, settings={}, metric="accuracy", n_pairs=3,
-                                     mean_difference=-0.05, ci95=[-0.08, -0.02], p_value=0.0123,
-                                     p_holm=0.0246, family=2)]  # fmt: skip
-    return SweepSummary(command="moons", keys=["hidden", "seed"], metrics=["error", "accuracy"],
-                        main_metrics=["accuracy"], groups=groups, comparisons=comparisons)  # fmt: skip
+        GroupSummary(
+            settings={"hidden": 10},
+            n=3,
+            trials=4,
+            diverged=1,
+            failed=0,
+            metrics={"error": metric(3, 0.1, [0.05, 0.15]), "accuracy": metric(1, 0.9)},
+        ),
+        GroupSummary(
+            settings={"hidden": 50},
+            n=0,
+            trials=1,
+            diverged=0,
+            failed=1,
+            metrics={"error": metric(0), "accuracy": metric(0)},
+        ),
+    ]
+    comparisons = [
+        ComparisonSummary(
+            key="hidden",
+            a=10,
+            b=50,
+            settings={},
+            metric="accuracy",
+            n_pairs=3,
+            mean_difference=-0.05,
+            ci95=[-0.08, -0.02],
+            p_value=0.0123,
+            p_holm=0.0246,
+            family=2,
+        )
+    ]
+    return SweepSummary(
+        command="moons",
+        keys=["hidden", "seed"],
+        metrics=["error", "accuracy"],
+        main_metrics=["accuracy"],
+        groups=groups,
+        comparisons=comparisons,
+    )
 
 
 def test_a_group_table_says_mean_interval_and_what_was_left_out():

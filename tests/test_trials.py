@@ -46,8 +46,9 @@ def test_mnist_and_confidence_trials_train_one_model_on_one_thread(tmp_path, one
     assert mnist["status"] == "ok", mnist["reason"]
     assert set(mnist["metrics"]) == set(metric_names("mnist")) and torch.get_num_threads() == 1
     assert mnist["source"].startswith("MNIST IDX files in")
-    confidence = run_trial("confidence", settings_of("confidence", "model=linear", "epochs=1", "top=4",
-                                                     f"data_dir={tmp_path}"))  # fmt: skip
+    confidence = run_trial(
+        "confidence", settings_of("confidence", "model=linear", "epochs=1", "top=4", f"data_dir={tmp_path}")
+    )
     assert confidence["status"] == "ok", confidence["reason"]
     metrics = confidence["metrics"]
     assert set(metrics) == set(metric_names("confidence"))

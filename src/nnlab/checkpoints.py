@@ -45,16 +45,28 @@ class Checkpoint:
     metadata: dict[str, Any]
 
 
-def to_bytes(params: dict[str, Any], classes: list[Any], history: list[dict[str, float]],
-             metadata: dict[str, Any], module: torch.nn.Module) -> bytes:  # fmt: skip
+def to_bytes(
+    params: dict[str, Any],
+    classes: list[Any],
+    history: list[dict[str, float]],
+    metadata: dict[str, Any],
+    module: torch.nn.Module,
+) -> bytes:
     """A checkpoint as bytes, serialised in memory (a full disk is then an ordinary write error, not torch's).
     Non-finite weights are refused: such a model is never saved."""
     state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
     for key, tensor in state.items():
         if not torch.isfinite(tensor).all():
             raise TrainingDiverged(f"the {params.get('model')} model's weight {key} is not finite; nothing was saved")
-    checkpoint = {"format": FORMAT, "version": VERSION, "params": params, "classes": classes, "history": history,
-                  "metadata": dict(metadata), "state_dict": state}  # fmt: skip
+    checkpoint = {
+        "format": FORMAT,
+        "version": VERSION,
+        "params": params,
+        "classes": classes,
+        "history": history,
+        "metadata": dict(metadata),
+        "state_dict": state,
+    }
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     return buffer.getvalue()
@@ -72,8 +84,9 @@ def _load(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or damaged files
-        raise CheckpointError(f"checkpoint {path}: not a readable weights file ({first_line(exc, 100)})",
-                              RETRAIN) from None  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {path}: not a readable weights file ({first_line(exc, 100)})", RETRAIN
+        ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: not an nnlab classifier checkpoint", RETRAIN)
     return checkpoint
@@ -91,8 +104,11 @@ def _params(path: Path, header: CheckpointHeader, model: str | None, device: str
     if stored is None:
         raise CheckpointError(f"checkpoint {path}: it does not say which model it holds (no params.model)", RETRAIN)
     if model is not None and stored != model:
-        raise CheckpointError(f"checkpoint {path}: holds the {stored!r} model, not {model!r}; pass ", Name("model"),
-                              f" {stored} or another checkpoint")  # fmt: skip
+        raise CheckpointError(
+            f"checkpoint {path}: holds the {stored!r} model, not {model!r}; pass ",
+            Name("model"),
+            f" {stored} or another checkpoint",
+        )
     try:
         return check_params(ClassifierParams, {**header.params, "device": device})
     except ConfigError as exc:  # a value out of range, or a parameter this version does not know
@@ -115,8 +131,10 @@ def _check_state(path: Path, state: Any, model: str) -> dict[str, torch.Tensor]:
         if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
             raise CheckpointError(f"checkpoint {path}: {key} is not a tensor of floating-point numbers")
         if tensor.shape != reference.shape:
-            raise CheckpointError(f"checkpoint {path}: tensor {key} has shape {_shape(tensor)}, the {model!r} "
-                                  f"architecture needs {_shape(reference)}")  # fmt: skip
+            raise CheckpointError(
+                f"checkpoint {path}: tensor {key} has shape {_shape(tensor)}, the {model!r} "
+                f"architecture needs {_shape(reference)}"
+            )
         if not torch.isfinite(tensor).all():
             raise CheckpointError(f"checkpoint {path}: tensor {key} holds NaN or infinite weights", RETRAIN)
     extra = sorted(set(state) - set(expected))

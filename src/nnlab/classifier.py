@@ -358,9 +358,10 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             return
         what = "became non-finite" if not math.isfinite(mean_loss) else f"exploded to {mean_loss:.3g}"
         raise TrainingDiverged(
-            f"the {self.model} model's loss {what} in epoch {epoch}; try a smaller ", Name("lr"),
+            f"the {self.model} model's loss {what} in epoch {epoch}; try a smaller ",
+            Name("lr"),
             f" (it was {self.lr_:g})",
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------------------------------- inference
 
@@ -414,8 +415,9 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         """The checkpoint as bytes (checkpoints.py): the weights, the parameters, the classes, the history and
         ``metadata`` (plain data, such as the dataset it was trained on). Non-finite weights are refused."""
         self._check_fitted()
-        return checkpoints.to_bytes(self.get_params(), self.classes_.tolist(), self.history_, metadata or {},
-                                    self.module_)  # fmt: skip
+        return checkpoints.to_bytes(
+            self.get_params(), self.classes_.tolist(), self.history_, metadata or {}, self.module_
+        )
 
     def save(self, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
         """Write the checkpoint (:meth:`checkpoint_bytes`) to ``path`` atomically."""

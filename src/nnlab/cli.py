@@ -37,18 +37,30 @@ def main(
 
 
 _SWEPT = inspect.Parameter(
-    "command", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    annotation=Annotated[str, typer.Argument(help="The command to sweep: one of the experiments above.",
-                                             metavar="COMMAND", show_default=False)],
-)  # fmt: skip
+    "command",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    annotation=Annotated[
+        str,
+        typer.Argument(
+            help="The command to sweep: one of the experiments above.", metavar="COMMAND", show_default=False
+        ),
+    ],
+)
 _ASSIGNMENTS = inspect.Parameter(
-    "assignments", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
-    annotation=Annotated[list[str] | None, typer.Argument(
-        metavar="KEY=VALUES...", show_default=False,
-        help="A setting of the command, as in its preset table (lr, hidden, train_size, ...; model for mnist), and "
-        "its values, comma-separated; integer keys take ranges like 0-9. Every combination is a trial. (default: "
-        "seed=0-4)")],
-)  # fmt: skip
+    "assignments",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="KEY=VALUES...",
+            show_default=False,
+            help="A setting of the command, as in its preset table (lr, hidden, train_size, ...; model for mnist), and "
+            "its values, comma-separated; integer keys take ranges like 0-9. Every combination is a trial. (default: "
+            "seed=0-4)",
+        ),
+    ],
+)
 
 
 def _plan(settings: SweepSettings, given: dict[str, Any]) -> Any:
@@ -78,8 +90,10 @@ def sweep(settings: SweepSettings, plan: Any) -> None:
     started = time.perf_counter()
     grid = plan.grid
     where = settings.scheduler or f"a local cluster of {settings.workers or default_workers()} workers"
-    report.line(f"sweep of {grid.command}: {len(plan.trials)} trials; {len(plan.finished)} finished earlier, "
-                f"running {len(plan.pending)} on {where}")  # fmt: skip
+    report.line(
+        f"sweep of {grid.command}: {len(plan.trials)} trials; {len(plan.finished)} finished earlier, "
+        f"running {len(plan.pending)} on {where}"
+    )
     with SweepProgress(report.progress_enabled(settings.quiet), len(plan.pending)) as bar:
         records = outputs.run_sweep(settings, plan, on_record=lambda record: bar.update(record.status))
     summary = summarise(grid, plan.trials, records, time.perf_counter() - started)
@@ -93,8 +107,10 @@ def sweep(settings: SweepSettings, plan: Any) -> None:
     finish(settings.out, written.files)
     failed = [record for record in records.values() if record.status == "failed"]
     if failed:
-        raise SweepFailed(f"{len(failed)} of {len(plan.trials)} trials failed (the first: {failed[0].reason}); the "
-                         f"others are summarised; see {written.files[0]}")  # fmt: skip
+        raise SweepFailed(
+            f"{len(failed)} of {len(plan.trials)} trials failed (the first: {failed[0].reason}); the "
+            f"others are summarised; see {written.files[0]}"
+        )
 
 
 def index(
@@ -134,8 +150,14 @@ def info() -> None:
 
 def build_app() -> typer.Typer:
     """The nnlab command line: a command per registered experiment, in their order, then sweep, index and info."""
-    built = typer.Typer(cls=NnlabGroup, name="nnlab", no_args_is_help=True, add_completion=True,
-                        pretty_exceptions_enable=False, rich_markup_mode="rich")  # fmt: skip
+    built = typer.Typer(
+        cls=NnlabGroup,
+        name="nnlab",
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
     built.callback()(main)
     for experiment in registry.experiments():
         settings_command(built, experiment.name, experiment.settings, check=experiment.check)(experiment.command)

@@ -201,8 +201,9 @@ def _option(decl: Declaration) -> inspect.Parameter:
     names = [f"--{dashed}/--no-{dashed}"] if decl.scalar is bool else [f"--{dashed}"]
     kind = str if decl.is_list else decl.scalar
     option = typer.Option(*names, help=_help(decl), rich_help_panel=decl.panel, show_default=False)
-    return inspect.Parameter(decl.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                             annotation=Annotated[kind | None, option])  # type: ignore[valid-type]  # fmt: skip
+    return inspect.Parameter(
+        decl.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[kind | None, option]
+    )  # type: ignore[valid-type]
 
 
 def _from_flag(decl: Declaration, value: Any) -> Any:
@@ -219,15 +220,31 @@ def _from_flag(decl: Declaration, value: Any) -> Any:
 
 
 _CONFIG = inspect.Parameter(
-    "config", inspect.Parameter.KEYWORD_ONLY, default=None,
-    annotation=Annotated[Path | None, typer.Option("--config", help="A TOML preset (see configs/); flags override "
-                         "it, it overrides defaults.", rich_help_panel="Output")],
-)  # fmt: skip
+    "config",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A TOML preset (see configs/); flags override it, it overrides defaults.",
+            rich_help_panel="Output",
+        ),
+    ],
+)
 _WAIT = inspect.Parameter(
-    "wait", inspect.Parameter.KEYWORD_ONLY, default=False,
-    annotation=Annotated[bool, typer.Option("--wait", help="If another nnlab run is writing into the same output "
-                         "folder, wait for it instead of stopping.", rich_help_panel="Output")],
-)  # fmt: skip
+    "wait",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another nnlab run is writing into the same output folder, wait for it instead of stopping.",
+            rich_help_panel="Output",
+        ),
+    ],
+)
 
 
 def waiting(holder: str) -> None:

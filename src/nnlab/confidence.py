@@ -114,8 +114,15 @@ def calibration(
         accuracy = float(correct[members].mean()) if count else 0.0
         mean_conf = float(confidence[members].mean()) if count else 0.0
         ece += count / max(n, 1) * abs(accuracy - mean_conf)
-        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
-                     "accuracy": accuracy, "confidence": mean_conf})  # fmt: skip
+        rows.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": count,
+                "accuracy": accuracy,
+                "confidence": mean_conf,
+            }
+        )
     return float(ece), rows
 
 
@@ -127,9 +134,16 @@ def analyse(
     log_conf = log_confidence(logits)
     predictions = np.asarray(logits).argmax(axis=1)
     result = ConfidenceResult(
-        model=model, dataset=dataset, classes=classes, top=top, labels=labels, predictions=predictions,
-        log_conf=log_conf, most=rank(log_conf, most=True)[:top], least=rank(log_conf, most=False)[:top],
-    )  # fmt: skip
+        model=model,
+        dataset=dataset,
+        classes=classes,
+        top=top,
+        labels=labels,
+        predictions=predictions,
+        log_conf=log_conf,
+        most=rank(log_conf, most=True)[:top],
+        least=rank(log_conf, most=False)[:top],
+    )
     confidence = np.exp(log_conf)
     correct = predictions == labels
     most_set, least_set = set(result.most.tolist()), set(result.least.tolist())
@@ -175,9 +189,11 @@ def checkpoint_to_use(settings: ConfidenceSettings) -> Path | None:
         path = Path(settings.checkpoint)
         kind = file_kind(path)
         if not kind.is_file:
-            raise SettingError("checkpoint", settings.checkpoint,
-                               (f"an existing checkpoint file ({why_not(kind, 'file')}); train one with 'nnlab mnist'",)
-                               )  # fmt: skip
+            raise SettingError(
+                "checkpoint",
+                settings.checkpoint,
+                (f"an existing checkpoint file ({why_not(kind, 'file')}); train one with 'nnlab mnist'",),
+            )
         return path
     for folder in ("mnist", "confidence"):
         path = Path(settings.out) / folder / f"{settings.model}.pt"
@@ -219,6 +235,12 @@ def run_confidence(
         classifier = NNClassifier(**settings.classifier_params())
         report = None if progress is None else (lambda event: progress(settings.model, event))
         classifier.fit(dataset.train_images, dataset.train_labels, progress=report)
-    analysis = analyse(classifier.logits(dataset.test_images), dataset.test_labels, dataset.classes, settings.top,
-                       settings.model, dataset.name)  # fmt: skip
+    analysis = analyse(
+        classifier.logits(dataset.test_images),
+        dataset.test_labels,
+        dataset.classes,
+        settings.top,
+        settings.model,
+        dataset.name,
+    )
     return ConfidenceRun(analysis, dataset, classifier, checkpoint, warnings)

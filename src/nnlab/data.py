@@ -88,8 +88,11 @@ def load_dataset(
         return subset
     advice: list[str | Name] = ["pass ", Name("data_dir"), " with a folder of the four IDX files"]
     if name == "fashion-mnist":
-        advice += ["; on Debian: apt-get install dataset-fashion-mnist, then ", Name("data_dir"),
-                   " /usr/share/datasets/fashion-mnist"]  # fmt: skip
+        advice += [
+            "; on Debian: apt-get install dataset-fashion-mnist, then ",
+            Name("data_dir"),
+            " /usr/share/datasets/fashion-mnist",
+        ]
     if name == "mnist":
         advice += ["; or allow the fallback (drop ", Name("fallback", False), ")"]
     else:

@@ -185,8 +185,11 @@ def requirement(decl: Declaration, item: bool = False) -> str:
         single = decl.requirement or "a path"
     else:
         single = "an integer" if decl.scalar is int else "a finite number"
-        words = [f"{op} {_number(decl.bounds[key])}" for key, op in zip(_BOUNDS, (">=", ">", "<=", "<"))
-                 if key in decl.bounds]  # fmt: skip
+        words = [
+            f"{op} {_number(decl.bounds[key])}"
+            for key, op in zip(_BOUNDS, (">=", ">", "<=", "<"))
+            if key in decl.bounds
+        ]
         single += " " + " and ".join(words) if words else ""
     if not decl.is_list or item:
         return single
@@ -234,8 +237,12 @@ def _first_error(settings_cls: type[Settings], exc: ValidationError, values: Map
     return _to_setting_error(settings_cls, errors[0], values)
 
 
-def check(settings_cls: type[SettingsT], values: Mapping[str, Any], presets: Mapping[str, Preset] | None = None,
-          across: bool = True) -> SettingsT | None:  # fmt: skip
+def check(
+    settings_cls: type[SettingsT],
+    values: Mapping[str, Any],
+    presets: Mapping[str, Preset] | None = None,
+    across: bool = True,
+) -> SettingsT | None:
     """Validate ``values`` against the declarations and return the settings; the first problem raises
     SettingError.
 
@@ -264,8 +271,10 @@ def as_dict(settings: Settings) -> dict[str, Any]:
 def check_params(params_cls: type[SettingsT], params: Mapping[str, Any]) -> SettingsT:
     """Validate an estimator's parameters, accepting NumPy scalars where Python numbers are declared (scikit-learn's
     search tools pass them)."""
-    plain = {name: value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
-             for name, value in params.items()}  # fmt: skip
+    plain = {
+        name: value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
+        for name, value in params.items()
+    }
     return params_cls(**plain)
 
 

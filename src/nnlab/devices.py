@@ -19,8 +19,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError(Name("device"), " cuda: no CUDA device is available; use ", Name("device"), " auto or cpu")
     if device == "mps" and not mps_available:
-        raise ConfigError(Name("device"), " mps: no Apple MPS device is available; use ", Name("device"),
-                          " auto or cpu")  # fmt: skip
+        raise ConfigError(
+            Name("device"), " mps: no Apple MPS device is available; use ", Name("device"), " auto or cpu"
+        )
     return torch.device(device)
 
 

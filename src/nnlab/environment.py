@@ -14,8 +14,20 @@ from nnlab.errors import NnlabError
 from nnlab.idx import idx_folder_files
 from nnlab.subset import subset_csv_path
 
-PACKAGES = ("numpy", "scipy", "scikit-learn", "matplotlib", "torch", "torchvision", "pydantic", "typer", "rich",
-            "mlxtend", "dask", "distributed")  # fmt: skip
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "matplotlib",
+    "torch",
+    "torchvision",
+    "pydantic",
+    "typer",
+    "rich",
+    "mlxtend",
+    "dask",
+    "distributed",
+)
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -73,9 +85,11 @@ def describe() -> list[tuple[str, str]]:
         ("bf16 training (precision auto)", "yes, for conv and full" if bf16_is_fast(device) else "no (fp32)"),
         ("data folder", f"{default_data_dir()} (set NNLAB_DATA_DIR or pass --data-dir to change)"),
         *dataset_availability(),
-        ("downloads", "tried when a dataset is not found locally" if downloads_allowed() else
-         "off (NNLAB_OFFLINE is set)"),
-    ]  # fmt: skip
+        (
+            "downloads",
+            "tried when a dataset is not found locally" if downloads_allowed() else "off (NNLAB_OFFLINE is set)",
+        ),
+    ]
     return rows
 
 

@@ -115,8 +115,9 @@ class SettingError(ConfigError, ValueError):
 
     def from_preset(self, preset: Preset | None) -> SettingError:
         """The same error, saying which preset file and key the value came from."""
-        return SettingError(self.setting, self.value, self.requirement, preset=preset, wrong_type=self.wrong_type,
-                            across=self.across)  # fmt: skip
+        return SettingError(
+            self.setting, self.value, self.requirement, preset=preset, wrong_type=self.wrong_type, across=self.across
+        )
 
     def _library_parts(self) -> tuple[Part, ...]:
         where = f"{self.preset.path} [{self.preset.section}]: key '{self.preset.key}'" if self.preset else ""

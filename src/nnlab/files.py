@@ -70,8 +70,9 @@ def prepare_output_dir(path: Path, setting: str = "out") -> Path:
 
 def _write_failure(path: Path, exc: OSError) -> OutputError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"cannot write {path}: no space left on the device; free some space or choose another ",
-                           Name("out"))  # fmt: skip
+        return OutputError(
+            f"cannot write {path}: no space left on the device; free some space or choose another ", Name("out")
+        )
     return OutputError(f"cannot write {path}: {describe_os_error(exc)}; choose another ", Name("out"))
 
 
@@ -306,8 +307,9 @@ def _holder_text(folder: Path) -> str:
 
 
 @contextlib.contextmanager
-def output_lock(folder: Path, command: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
-                ) -> Iterator[None]:  # fmt: skip
+def output_lock(
+    folder: Path, command: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Hold the lock on the output folder ``folder`` for the duration.
 
     When another run holds it: raise OutputError naming that run, or with ``wait`` call ``on_wait(holder)`` and
@@ -322,8 +324,9 @@ def output_lock(folder: Path, command: str, wait: bool = False, on_wait: Callabl
     except Timeout:
         holder = _holder_text(folder)
         if not wait:
-            raise OutputError(f"{folder} is in use by {holder}; wait for it to finish or pass ", Name("wait", True)
-                              ) from None  # fmt: skip
+            raise OutputError(
+                f"{folder} is in use by {holder}; wait for it to finish or pass ", Name("wait", True)
+            ) from None
         if on_wait is not None:
             on_wait(holder)
         lock.acquire()
@@ -383,8 +386,12 @@ def file_kind(path: Path) -> PathKind:
         return PathKind(FileKind.MISSING, "a part of the path is a file")
     except OSError as exc:
         return PathKind(FileKind.UNREADABLE, describe_os_error(exc))
-    for test, kind in ((stat.S_ISREG, FileKind.FILE), (stat.S_ISDIR, FileKind.FOLDER), (stat.S_ISFIFO, FileKind.FIFO),
-                       (stat.S_ISSOCK, FileKind.SOCKET)):  # fmt: skip
+    for test, kind in (
+        (stat.S_ISREG, FileKind.FILE),
+        (stat.S_ISDIR, FileKind.FOLDER),
+        (stat.S_ISFIFO, FileKind.FIFO),
+        (stat.S_ISSOCK, FileKind.SOCKET),
+    ):
         if test(mode):
             return PathKind(kind)
     return PathKind(FileKind.DEVICE)

@@ -52,8 +52,11 @@ def output_files(out: Path) -> list[str]:
             entries = sorted(os.scandir(out / folder), key=lambda entry: entry.name)
         except OSError:
             continue
-        found += [f"{folder}/{entry.name}" for entry in entries
-                  if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)]  # fmt: skip
+        found += [
+            f"{folder}/{entry.name}"
+            for entry in entries
+            if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
+        ]
     return found
 
 
@@ -67,8 +70,10 @@ def sweep_section(summary: SweepSummary, files: list[str]) -> str:
     """A sweep's part of the page: its picture, each group's tables, the race and the comparisons."""
     folder = f"sweep/{summary.command}"
     experiment = registry.find(summary.command)
-    parts = [f"<h2>Sweep of {text(summary.command)}: {len(summary.trials)} trials in {len(summary.groups)} groups"
-             "</h2>", figure(f"{folder}/summary.png", files, describe(f"{folder}/summary.png"))]  # fmt: skip
+    parts = [
+        f"<h2>Sweep of {text(summary.command)}: {len(summary.trials)} trials in {len(summary.groups)} groups</h2>",
+        figure(f"{folder}/summary.png", files, describe(f"{folder}/summary.png")),
+    ]
     if summary.race is not None:
         parts.append(html_table(tables.race_table(summary)))
     for group in summary.groups:
@@ -87,8 +92,11 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 
 def _sections(out: Path, files: list[str]) -> tuple[list[str], list[str]]:
     """Every section of the page, experiments first, then sweeps; and the warnings about files left out."""
-    wanted = [(section.record_file, section.record(), section.render)
-              for experiment in registry.experiments() for section in experiment.sections]  # fmt: skip
+    wanted = [
+        (section.record_file, section.record(), section.render)
+        for experiment in registry.experiments()
+        for section in experiment.sections
+    ]
     wanted += [(f"sweep/{name}/summary.json", SweepSummary, sweep_section) for name in registry.names()]
     sections, warnings = [], []
     for relative, record, render in wanted:

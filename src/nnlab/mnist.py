@@ -111,14 +111,20 @@ def run_mnist(
     return mnist_result(config, dataset, models, time.perf_counter() - started)
 
 
-def mnist_result(config: MnistSettings, dataset: Dataset, models: dict[str, ModelResult], seconds: float
-                 ) -> MnistResult:  # fmt: skip
+def mnist_result(
+    config: MnistSettings, dataset: Dataset, models: dict[str, ModelResult], seconds: float
+) -> MnistResult:
     """The result of training ``models`` (all of ``config.models``, or those an interrupted run finished)."""
     used = len(training_subset(dataset, config.train_size)[1])
     warnings = []
     if config.train_size is not None and config.train_size > used:
-        warnings.append(Message(Name("train_size"), f" {config.train_size} is more than the {used} training "
-                                f"images of {dataset.name}; trained on all {used}"))  # fmt: skip
+        warnings.append(
+            Message(
+                Name("train_size"),
+                f" {config.train_size} is more than the {used} training "
+                f"images of {dataset.name}; trained on all {used}",
+            )
+        )
     return MnistResult(
         config=config,
         dataset=dataset,

@@ -38,15 +38,42 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("linear", "linear", "Linear(784,10)", {"adam": 0.015, "adamw": 0.015, "sgd": 0.2},
-                  freeze_first=1.0, channels_last=False, bf16=False, cost=1.0, colour="#7f7f7f", one_layer=True),
-        ModelSpec("full", "full", "Linear(784,512) ReLU Linear(512,10)", {"adam": 0.005, "adamw": 0.005, "sgd": 0.1},
-                  freeze_first=1.0, channels_last=False, bf16=True, cost=3.0, colour="#1f77b4"),
-        ModelSpec("conv", "conv", "four convolutions (8, 24, 72, 10 channels), ReLU, two 2x2 max-pools",
-                  {"adam": 0.016, "adamw": 0.016, "sgd": 0.1}, freeze_first=0.5, channels_last=True, bf16=True,
-                  cost=6.0, colour="#d62728"),
+        ModelSpec(
+            "linear",
+            "linear",
+            "Linear(784,10)",
+            {"adam": 0.015, "adamw": 0.015, "sgd": 0.2},
+            freeze_first=1.0,
+            channels_last=False,
+            bf16=False,
+            cost=1.0,
+            colour="#7f7f7f",
+            one_layer=True,
+        ),
+        ModelSpec(
+            "full",
+            "full",
+            "Linear(784,512) ReLU Linear(512,10)",
+            {"adam": 0.005, "adamw": 0.005, "sgd": 0.1},
+            freeze_first=1.0,
+            channels_last=False,
+            bf16=True,
+            cost=3.0,
+            colour="#1f77b4",
+        ),
+        ModelSpec(
+            "conv",
+            "conv",
+            "four convolutions (8, 24, 72, 10 channels), ReLU, two 2x2 max-pools",
+            {"adam": 0.016, "adamw": 0.016, "sgd": 0.1},
+            freeze_first=0.5,
+            channels_last=True,
+            bf16=True,
+            cost=6.0,
+            colour="#d62728",
+        ),
     )
-}  # fmt: skip
+}
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 ModelName = Literal[MODEL_NAMES]  # type: ignore[valid-type]
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")

@@ -39,8 +39,9 @@ def sweep_folder(out: str | Path, command: str) -> Path:
     return Path(out) / "sweep" / command
 
 
-def run_sweep(settings: SweepSettings, plan: Plan, on_record: Callable[[schema.TrialRecord], None] | None = None
-              ) -> dict[str, schema.TrialRecord]:  # fmt: skip
+def run_sweep(
+    settings: SweepSettings, plan: Plan, on_record: Callable[[schema.TrialRecord], None] | None = None
+) -> dict[str, schema.TrialRecord]:
     """Run the plan's pending trials (sweep.run), writing ``trials/<trial>.json`` the moment each finishes; returns
     every trial's record. Interrupted, it raises Stopped saying how many trials are kept for the next run."""
     from nnlab.sweep.cluster import default_workers, run
@@ -69,8 +70,9 @@ def _prepare_summary() -> None:
     from nnlab import plots  # noqa: F401
 
 
-def sweep(settings: SweepSettings, plan: Plan, summary: schema.SweepSummary, records: dict[str, schema.TrialRecord]
-          ) -> Written[schema.SweepSummary]:  # fmt: skip
+def sweep(
+    settings: SweepSettings, plan: Plan, summary: schema.SweepSummary, records: dict[str, schema.TrialRecord]
+) -> Written[schema.SweepSummary]:
     """``OUT/sweep/<command>/``: trials.csv (a row per trial run), summary.png, summary.json (every trial file stays
     in trials/, where later sweeps find it)."""
     from nnlab import plots
@@ -81,8 +83,12 @@ def sweep(settings: SweepSettings, plan: Plan, summary: schema.SweepSummary, rec
     with OutputSet(folder, SWEEP_FILES.fullmatch) as outputs:
         text = trials_csv(grid, summary.metrics, ran)
         outputs.write_bytes("trials.csv", lambda handle: handle.write(text.encode("utf-8")))
-        plots.sweep_summary(summary, [rec for _, rec in ran], outputs.path("summary.png"),
-                            extra_panel=grid.experiment.sweep.figure_panel)  # fmt: skip
+        plots.sweep_summary(
+            summary,
+            [rec for _, rec in ran],
+            outputs.path("summary.png"),
+            extra_panel=grid.experiment.sweep.figure_panel,
+        )
         files = outputs.listing(last="summary.json")
         final = summary.model_copy(update={"files": files})
         outputs.write_json("summary.json", final.data())
@@ -112,7 +118,15 @@ def trials_csv(grid: Grid, metrics: list[str], ran: list[tuple[Trial, schema.Tri
     writer.writerow(["trial", *keys, "status", *metrics, "seconds", "worker", "reason"])
     for trial, rec in ran:
         values = [rec.metrics.get(name) for name in metrics]
-        writer.writerow([rec.trial, *(spreadsheet_safe(trial.swept.get(key)) for key in keys), rec.status,
-                         *("" if value is None else repr(value) for value in values), f"{rec.seconds:.3f}",
-                         spreadsheet_safe(rec.worker), spreadsheet_safe(rec.reason)])  # fmt: skip
+        writer.writerow(
+            [
+                rec.trial,
+                *(spreadsheet_safe(trial.swept.get(key)) for key in keys),
+                rec.status,
+                *("" if value is None else repr(value) for value in values),
+                f"{rec.seconds:.3f}",
+                spreadsheet_safe(rec.worker),
+                spreadsheet_safe(rec.reason),
+            ]
+        )
     return buffer.getvalue()

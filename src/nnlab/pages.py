@@ -36,5 +36,7 @@ def figure(relative: str, files: list[str], caption: str) -> str:
     if relative not in files:
         return ""
     caption = text(caption)
-    return (f'<figure><img src="{link(relative)}" alt="{caption}"><figcaption>{text(relative)}: {caption}'
-            "</figcaption></figure>")  # fmt: skip
+    return (
+        f'<figure><img src="{link(relative)}" alt="{caption}"><figcaption>{text(relative)}: {caption}'
+        "</figcaption></figure>"
+    )

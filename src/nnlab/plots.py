@@ -252,17 +252,39 @@ def calibration_plot(result: ConfidenceResult, path: Path) -> Path:
     centres = [(b["low"] + b["high"]) / 2 for b in bins]
     width = bins[0]["high"] - bins[0]["low"]
     filled = [b for b in bins if b["count"]]
-    diagram.bar([(b["low"] + b["high"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=width * 0.95,
-                color="#1f77b4", alpha=0.8, label="accuracy")  # fmt: skip
+    diagram.bar(
+        [(b["low"] + b["high"]) / 2 for b in filled],
+        [b["accuracy"] for b in filled],
+        width=width * 0.95,
+        color="#1f77b4",
+        alpha=0.8,
+        label="accuracy",
+    )
     diagram.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
-    diagram.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], "o", color="#d62728",
-                 markersize=4, label="bin mean confidence")  # fmt: skip
-    diagram.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (largest softmax probability)", ylabel="accuracy",
-                title=f"reliability: ECE = {result.ece:.4f} ({len(bins)} bins)")  # fmt: skip
+    diagram.plot(
+        [b["confidence"] for b in filled],
+        [b["accuracy"] for b in filled],
+        "o",
+        color="#d62728",
+        markersize=4,
+        label="bin mean confidence",
+    )
+    diagram.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence (largest softmax probability)",
+        ylabel="accuracy",
+        title=f"reliability: ECE = {result.ece:.4f} ({len(bins)} bins)",
+    )
     diagram.legend(fontsize=8, loc="lower right")
     histogram.bar(centres, [b["count"] for b in bins], width=width * 0.95, color="#7f7f7f")
-    histogram.set(yscale="log", xlim=(0, 1), xlabel="confidence", ylabel="test images",
-                  title=f"{result.model} on {result.dataset}: confidence histogram")  # fmt: skip
+    histogram.set(
+        yscale="log",
+        xlim=(0, 1),
+        xlabel="confidence",
+        ylabel="test images",
+        title=f"{result.model} on {result.dataset}: confidence histogram",
+    )
     for ax in (diagram, histogram):
         ax.grid(alpha=0.3)
     figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
@@ -278,10 +300,12 @@ def per_class_plot(result: ConfidenceResult, path: Path) -> Path:
     quality.bar(x + 0.2, [r["mean_confidence"] for r in rows], 0.4, label="mean confidence", color="#ff7f0e")
     low = min(min(r["accuracy"] for r in rows), min(r["mean_confidence"] for r in rows))
     quality.set(ylim=(max(0.0, low - 0.05), 1.0), title="per class: accuracy and mean confidence")
-    extremes.bar(x - 0.2, [r["in_most"] for r in rows], 0.4, label=f"among the {result.top} most confident",
-                 color="#2ca02c")  # fmt: skip
-    extremes.bar(x + 0.2, [r["in_least"] for r in rows], 0.4, label=f"among the {result.top} least confident",
-                 color="#d62728")  # fmt: skip
+    extremes.bar(
+        x - 0.2, [r["in_most"] for r in rows], 0.4, label=f"among the {result.top} most confident", color="#2ca02c"
+    )
+    extremes.bar(
+        x + 0.2, [r["in_least"] for r in rows], 0.4, label=f"among the {result.top} least confident", color="#d62728"
+    )
     extremes.set(title="per class: the most and least confident test images", ylabel="images")
     for ax in (quality, extremes):
         ax.set_xticks(x, result.classes, rotation=30, ha="right", fontsize=8)
@@ -302,8 +326,15 @@ ELIMINATED_COLOUR = "#9e9e9e"
 OUTSIDE_COLOUR = "#ff7f0e"
 
 
-def _metric_panel(ax: Axes, summary: SweepSummary, records: Sequence[TrialRecord], metric: str,
-                  labels: list[str], eliminated: set[int], rng: np.random.Generator) -> None:  # fmt: skip
+def _metric_panel(
+    ax: Axes,
+    summary: SweepSummary,
+    records: Sequence[TrialRecord],
+    metric: str,
+    labels: list[str],
+    eliminated: set[int],
+    rng: np.random.Generator,
+) -> None:
     """One metric: every trial as a dot, each group's mean with its interval; an interval past the metric's range
     drawn in orange (not clipped), an eliminated group's in grey."""
     positions = {tuple(group.settings.values()): row for row, group in enumerate(summary.groups)}
@@ -334,8 +365,12 @@ def _metric_panel(ax: Axes, summary: SweepSummary, records: Sequence[TrialRecord
     ax.set_title(f"{metric}: mean and 95% {kind} interval (dots: trials){note}", fontsize=9)
 
 
-def sweep_summary(summary: SweepSummary, records: Sequence[TrialRecord], path: Path,
-                  extra_panel: Callable[[Axes, SweepSummary, list[str]], None] | None = None) -> Path:  # fmt: skip
+def sweep_summary(
+    summary: SweepSummary,
+    records: Sequence[TrialRecord],
+    path: Path,
+    extra_panel: Callable[[Axes, SweepSummary, list[str]], None] | None = None,
+) -> Path:
     """One panel per main metric: each group's mean with its 95% interval as an error bar and every trial's value
     as a dot; groups run down the page, so 1 or 100 read alike (the figure grows with them). A race's eliminated
     groups are grey and say so. ``extra_panel`` draws an experiment's own row below (a confidence sweep's digit
@@ -344,8 +379,10 @@ def sweep_summary(summary: SweepSummary, records: Sequence[TrialRecord], path: P
 
     varied = varied_keys(summary)
     eliminated = _eliminated_rows(summary)
-    labels = [group_label(group.settings, varied) + (" (eliminated)" if row in eliminated else "")
-              for row, group in enumerate(summary.groups)]  # fmt: skip
+    labels = [
+        group_label(group.settings, varied) + (" (eliminated)" if row in eliminated else "")
+        for row, group in enumerate(summary.groups)
+    ]
     metrics = summary.main_metrics or summary.metrics[:1]
     height = max(2.6, 0.3 * len(labels) + 1.6)
     extra = 3.6 if extra_panel is not None else 0.0
@@ -370,8 +407,16 @@ def _eliminated_rows(summary: SweepSummary) -> set[int]:
     return {row for row, group in enumerate(summary.groups) if tuple(sorted(group.settings.items())) in out}
 
 
-def count_panel(ax: Axes, summary: SweepSummary, varied: Sequence[str], pairs: Sequence[tuple[str, str]],
-                xlabel: str, ylabel: str, title: str, most_groups: int = 6) -> None:  # fmt: skip
+def count_panel(
+    ax: Axes,
+    summary: SweepSummary,
+    varied: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    most_groups: int = 6,
+) -> None:
     """Per category (x), two count metrics of each group (solid and dashed) with their intervals: a confidence
     sweep's digits among the most and least confident images."""
     from nnlab.tables import group_label
@@ -385,9 +430,17 @@ def count_panel(ax: Axes, summary: SweepSummary, varied: Sequence[str], pairs: S
             means = np.array([np.nan if s.mean is None else s.mean for s in stats])
             low = np.array([0.0 if s.ci95 is None or s.mean is None else s.mean - s.ci95[0] for s in stats])
             high = np.array([0.0 if s.ci95 is None or s.mean is None else s.ci95[1] - s.mean for s in stats])
-            ax.errorbar(np.arange(len(pairs)) + offset, means, yerr=[low, high], fmt="o" + style,
-                        color=colours(index), capsize=2, markersize=3, linewidth=1,
-                        label=f"{kind}: {group_label(group.settings, varied)}")  # fmt: skip
+            ax.errorbar(
+                np.arange(len(pairs)) + offset,
+                means,
+                yerr=[low, high],
+                fmt="o" + style,
+                color=colours(index),
+                capsize=2,
+                markersize=3,
+                linewidth=1,
+                label=f"{kind}: {group_label(group.settings, varied)}",
+            )
     ax.set_xticks(range(len(pairs)))
     ax.set_ylim(bottom=0)
     ax.set_xlabel(xlabel)

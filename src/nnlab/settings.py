@@ -127,9 +127,12 @@ class MoonsSettings(OutputSettings):
     seed: int = setting(0, "Seed of the data and the weights.", ge=0, le=MAX_SEED)
     # None: iteration 0, the powers of two below ``iters``, and ``iters`` itself (0,1,2,4,8,16,32 for 32).
     snapshots: tuple[Annotated[int, Field(ge=0)], ...] | None = setting(
-        None, "Iterations to draw.", default_text="0, the powers of two below iters, and iters", min_length=1,
+        None,
+        "Iterations to draw.",
+        default_text="0, the powers of two below iters, and iters",
+        min_length=1,
         max_length=32,
-    )  # fmt: skip
+    )
     animate: bool = setting(False, "Also write training.gif with the boundary at every iteration.")
 
     MAX_ANIMATED_ITERS: ClassVar[int] = 1000  # every frame is kept in memory until the GIF is written

@@ -108,14 +108,14 @@ def bootstrap_mean(values: Sequence[float], confidence: float = CONFIDENCE) -> t
     return _bootstrap((list(values),), confidence, paired_samples=False)
 
 
-def bootstrap_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
-                         ) -> tuple[float, float] | None:  # fmt: skip
+def bootstrap_difference(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float] | None:
     """The BCa bootstrap interval of the mean paired difference a - b (pairs resampled together: ``paired=True``)."""
     return _bootstrap((list(a), list(b)), confidence, paired_samples=True)
 
 
-def _bootstrap(samples: tuple[list[float], ...], confidence: float, paired_samples: bool
-               ) -> tuple[float, float] | None:  # fmt: skip
+def _bootstrap(samples: tuple[list[float], ...], confidence: float, paired_samples: bool) -> tuple[float, float] | None:
     import numpy as np
     from scipy import stats
 
@@ -138,9 +138,16 @@ def _bootstrap(samples: tuple[list[float], ...], confidence: float, paired_sampl
     if np.ptp(spread) == 0.0:
         value = float(spread[0])
         return value, value
-    result = stats.bootstrap(tuple(arrays), statistic, paired=paired_samples, vectorized=True,
-                             confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES, method="BCa",
-                             random_state=np.random.default_rng(BOOTSTRAP_SEED))  # fmt: skip
+    result = stats.bootstrap(
+        tuple(arrays),
+        statistic,
+        paired=paired_samples,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="BCa",
+        random_state=np.random.default_rng(BOOTSTRAP_SEED),
+    )
     low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
     if not (math.isfinite(low) and math.isfinite(high)):
         return None

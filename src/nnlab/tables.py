@@ -107,25 +107,46 @@ def sweep_comparisons_table(summary: SweepSummary) -> Table:
     shown = [c for c in summary.comparisons if c.metric in summary.main_metrics]
     with_others = any(key in varied for c in shown for key in c.settings)
     rows = tuple(
-        (c.key, str(c.a), str(c.b), *([" ".join(f"{k}={v}" for k, v in c.settings.items() if k in varied) or "–"]
-         if with_others else []), c.metric, str(c.n_pairs),
-         "–" if c.mean_difference is None else (_interval_text(c.mean_difference, c.ci95) if c.ci95 else
-                                                f"{c.mean_difference:.4g} ({c.note or 'no interval'})"),
-         _p(c.p_value), _p(c.p_holm) + (" *" if c.p_holm is not None and c.p_holm < SIGNIFICANCE else ""))
+        (
+            c.key,
+            str(c.a),
+            str(c.b),
+            *([" ".join(f"{k}={v}" for k, v in c.settings.items() if k in varied) or "–"] if with_others else []),
+            c.metric,
+            str(c.n_pairs),
+            "–"
+            if c.mean_difference is None
+            else (
+                _interval_text(c.mean_difference, c.ci95)
+                if c.ci95
+                else f"{c.mean_difference:.4g} ({c.note or 'no interval'})"
+            ),
+            _p(c.p_value),
+            _p(c.p_holm) + (" *" if c.p_holm is not None and c.p_holm < SIGNIFICANCE else ""),
+        )
         for c in shown
-    )  # fmt: skip
-    columns = (Column("key", "left"), Column("a", "left"), Column("b", "left"),
-               *([Column("where", "left")] if with_others else []), Column("metric", "left"), Column("pairs"),
-               Column(f"a − b ± {_interval_name(summary)}"), Column("p"), Column("p Holm"))  # fmt: skip
+    )
+    columns = (
+        Column("key", "left"),
+        Column("a", "left"),
+        Column("b", "left"),
+        *([Column("where", "left")] if with_others else []),
+        Column("metric", "left"),
+        Column("pairs"),
+        Column(f"a − b ± {_interval_name(summary)}"),
+        Column("p"),
+        Column("p Holm"),
+    )
     families = {c.metric: c.family for c in shown}
     family_text = ", ".join(f"{metric}: {count}" for metric, count in families.items())
     return Table(
         title="paired comparisons: mean difference a − b over the seeds both ran, paired t-test",
         columns=columns,
         rows=rows,
-        note=(f"Holm-adjusted over each metric's family of comparisons ({family_text}); * adjusted p < "
-              f"{SIGNIFICANCE}") if rows else _no_comparisons(summary),
-    )  # fmt: skip
+        note=(f"Holm-adjusted over each metric's family of comparisons ({family_text}); * adjusted p < {SIGNIFICANCE}")
+        if rows
+        else _no_comparisons(summary),
+    )
 
 
 def _no_comparisons(summary: SweepSummary) -> str:

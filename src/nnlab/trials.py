@@ -77,8 +77,15 @@ def run_trial(command: str, values: dict[str, Any]) -> dict[str, Any]:
         status = "failed"
         text = first_line(exc, REASON_CHARACTERS) if str(exc).strip() else ""
         reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return {"status": status, "reason": reason, "metrics": metrics, "seconds": time.perf_counter() - started,
-            "worker": worker_name(), "source": source, "data_identity": data}  # fmt: skip
+    return {
+        "status": status,
+        "reason": reason,
+        "metrics": metrics,
+        "seconds": time.perf_counter() - started,
+        "worker": worker_name(),
+        "source": source,
+        "data_identity": data,
+    }
 
 
 def run_trials(command: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from nnlab.schema import ConfidenceMetrics, GroupSummary, SweepSummary
 
 FOLDER = "confidence"
-OWNED = re.compile(r"most_confident\.png|least_confident\.png|calibration\.png|per_class\.png|confidence\.json|"
-                   rf"({'|'.join(MODEL_NAMES)})\.pt")  # fmt: skip
+OWNED = re.compile(
+    r"most_confident\.png|least_confident\.png|calibration\.png|per_class\.png|confidence\.json|"
+    rf"({'|'.join(MODEL_NAMES)})\.pt"
+)
 DIGITS = range(10)
 FIGURES = {
     "most_confident.png": "the test images the network is most sure of",
@@ -62,8 +64,9 @@ def command(settings: ConfidenceSettings, checkpoint: Path | None) -> None:
         report.line(f"model: {settings.model} from {checkpoint}")
     else:
         expected = Path(settings.out) / "mnist" / f"{settings.model}.pt"
-        report.line(f"no checkpoint at {expected}: training {settings.model} ({settings.epochs} epochs, "
-                    f"seed {settings.seed})")  # fmt: skip
+        report.line(
+            f"no checkpoint at {expected}: training {settings.model} ({settings.epochs} epochs, seed {settings.seed})"
+        )
     with TrainingProgress(report.progress_enabled(settings.quiet)) as bar:
         run = run_confidence(settings, dataset, checkpoint, progress=bar.update)
     warn(run.warnings)
@@ -99,8 +102,13 @@ def write(settings: ConfidenceSettings, run: ConfidenceRun) -> Written[Confidenc
         where = f"{analysis.model} on {analysis.dataset}"
         images = run.dataset.test_images
         for kind, indices in (("most", analysis.most), ("least", analysis.least)):
-            plots.image_grid(analysis, images, indices, outputs.path(f"{kind}_confident.png"),
-                             f"the {analysis.top} {kind} confident test images ({where})")  # fmt: skip
+            plots.image_grid(
+                analysis,
+                images,
+                indices,
+                outputs.path(f"{kind}_confident.png"),
+                f"the {analysis.top} {kind} confident test images ({where})",
+            )
         plots.calibration_plot(analysis, outputs.path("calibration.png"))
         plots.per_class_plot(analysis, outputs.path("per_class.png"))
         files = outputs.listing(last="confidence.json")
@@ -135,13 +143,25 @@ def record(run: ConfidenceRun, checkpoint: str, files: list[str]) -> ConfidenceM
 
 def table(metrics: ConfidenceMetrics) -> Table:
     """Per class: count, accuracy, mean confidence, and how many are among the most/least confident."""
-    columns = (Column("class", "left"), Column("count"), Column("accuracy"), Column("mean confidence"),
-               Column(f"in top {metrics.top}"), Column(f"in bottom {metrics.top}"))  # fmt: skip
+    columns = (
+        Column("class", "left"),
+        Column("count"),
+        Column("accuracy"),
+        Column("mean confidence"),
+        Column(f"in top {metrics.top}"),
+        Column(f"in bottom {metrics.top}"),
+    )
     rows = tuple(
-        (row.name, str(row.count), f"{row.accuracy:.3f}", f"{row.mean_confidence:.4f}", str(row.in_most),
-         str(row.in_least))
+        (
+            row.name,
+            str(row.count),
+            f"{row.accuracy:.3f}",
+            f"{row.mean_confidence:.4f}",
+            str(row.in_most),
+            str(row.in_least),
+        )
         for row in metrics.per_class
-    )  # fmt: skip
+    )
     title = f"{metrics.model} on {metrics.dataset.name}: confidence per class (ECE {metrics.ece:.4f})"
     return Table(title=title, columns=columns, rows=rows)
 
@@ -171,13 +191,15 @@ def section(metrics: ConfidenceMetrics, files: list[str]) -> str:
     from nnlab.pages import figure, html_table, text
 
     most = describe_classes(metrics.most_classes)
-    return "".join([
-        f"<h2>Confidence of the {text(metrics.model)} network</h2>",
-        f"<p>Expected calibration error {metrics.ece:.4f}. Classes of the {metrics.top} most confident test "
-        f"images: {text(most)}.</p>",
-        html_table(table(metrics)),
-        *(figure(f"{FOLDER}/{name}", files, caption) for name, caption in FIGURES.items()),
-    ])  # fmt: skip
+    return "".join(
+        [
+            f"<h2>Confidence of the {text(metrics.model)} network</h2>",
+            f"<p>Expected calibration error {metrics.ece:.4f}. Classes of the {metrics.top} most confident test "
+            f"images: {text(most)}.</p>",
+            html_table(table(metrics)),
+            *(figure(f"{FOLDER}/{name}", files, caption) for name, caption in FIGURES.items()),
+        ]
+    )
 
 
 def trial(settings: ConfidenceSettings) -> Outcome:
@@ -205,20 +227,29 @@ def digits_table(summary: SweepSummary, group: GroupSummary) -> Sequence[Table]:
         top, bottom = group.metrics[f"top_{digit}"], group.metrics[f"bottom_{digit}"]
         rows.append((str(digit), plus_minus(top), plus_minus(bottom)))
     label = group_label(group.settings, varied_keys(summary))
-    return [Table(
-        title=f"{label}: digits among the most and least confident test images (mean over seeds)",
-        columns=(Column("digit", "left"), Column("among the most confident"), Column("among the least confident")),
-        rows=tuple(rows),
-    )]  # fmt: skip
+    return [
+        Table(
+            title=f"{label}: digits among the most and least confident test images (mean over seeds)",
+            columns=(Column("digit", "left"), Column("among the most confident"), Column("among the least confident")),
+            rows=tuple(rows),
+        )
+    ]
 
 
 def digits_panel(ax: Any, summary: SweepSummary, varied: list[str]) -> None:
     """summary.png's extra row: per digit, the most (solid) and least (dashed) confident counts of each group."""
     from nnlab.plots import count_panel
 
-    count_panel(ax, summary, varied, [(f"top_{d}", f"bottom_{d}") for d in DIGITS], "digit (true class)",
-                "images of that digit", "how many of the most (solid) and least (dashed) confident test images are "
-                "each digit: mean over seeds and 95% interval")  # fmt: skip
+    count_panel(
+        ax,
+        summary,
+        varied,
+        [(f"top_{d}", f"bottom_{d}") for d in DIGITS],
+        "digit (true class)",
+        "images of that digit",
+        "how many of the most (solid) and least (dashed) confident test images are "
+        "each digit: mean over seeds and 95% interval",
+    )
 
 
 def _record_type() -> type:

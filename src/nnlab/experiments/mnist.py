@@ -98,10 +98,16 @@ def write(
         histories = {name: model.classifier.history_ for name, model in result.models.items()}
         sizes = f"{dataset.name}: {result.train_size} training images, {settings.epochs} epochs"
         plots.learning_curves(histories, outputs.path("learning_curves.png"), title=sizes)
-        titles = [f"{name} on {dataset.name}: test accuracy {model.test_accuracy_all:.4f}"
-                  for name, model in result.models.items()]  # fmt: skip
-        plots.confusion_matrices([model.confusion for model in result.models.values()], dataset.classes, titles,
-                                 [outputs.path(f"confusion_{name}.png") for name in result.models])  # fmt: skip
+        titles = [
+            f"{name} on {dataset.name}: test accuracy {model.test_accuracy_all:.4f}"
+            for name, model in result.models.items()
+        ]
+        plots.confusion_matrices(
+            [model.confusion for model in result.models.values()],
+            dataset.classes,
+            titles,
+            [outputs.path(f"confusion_{name}.png") for name in result.models],
+        )
         checkpoints = {name: str(outputs.final(f"{name}.pt")) for name in result.models}
         files = outputs.listing(last="metrics.json")
         metrics = record(result, as_dict(settings), checkpoints, files)
@@ -109,8 +115,9 @@ def write(
         return result, Written(metrics, outputs.commit(last="metrics.json"))
 
 
-def _keep_finished(settings: MnistSettings, dataset: Dataset, finished: dict[str, ModelResult], outputs: OutputSet,
-                   seconds: float) -> str:  # fmt: skip
+def _keep_finished(
+    settings: MnistSettings, dataset: Dataset, finished: dict[str, ModelResult], outputs: OutputSet, seconds: float
+) -> str:
     """Move the finished models' checkpoints from ``outputs`` into ``OUT/mnist-partial/`` as a set of their own;
     returns what was kept, in words ('' when nothing was)."""
     from nnlab.declarations import as_dict
@@ -153,8 +160,13 @@ def model_record(model: ModelResult, checkpoint: str | None) -> ModelMetrics:
     )
 
 
-def record(result: MnistResult, config: dict[str, Any], checkpoints: dict[str, str], files: list[str],
-           status: Literal["complete", "interrupted", "failed"] = "complete") -> MnistMetrics:  # fmt: skip
+def record(
+    result: MnistResult,
+    config: dict[str, Any],
+    checkpoints: dict[str, str],
+    files: list[str],
+    status: Literal["complete", "interrupted", "failed"] = "complete",
+) -> MnistMetrics:
     """The record of an mnist run (metrics.json); ``checkpoints`` maps each model to where its checkpoint is."""
     from nnlab.datasets import dataset_record
     from nnlab.schema import EvalSizes, MnistMetrics
@@ -181,10 +193,16 @@ def table(metrics: MnistMetrics) -> Table:
         Column("fit s"),
     )
     rows = tuple(
-        (name, f"{m.train_accuracy:.3f}", f"{m.test_accuracy:.3f}", f"{m.test_accuracy_all:.4f}", f"{m.parameters:,}",
-         f"{m.fit_seconds:.1f}")
+        (
+            name,
+            f"{m.train_accuracy:.3f}",
+            f"{m.test_accuracy:.3f}",
+            f"{m.test_accuracy_all:.4f}",
+            f"{m.parameters:,}",
+            f"{m.fit_seconds:.1f}",
+        )
         for name, m in metrics.models.items()
-    )  # fmt: skip
+    )
     return Table(title=f"{metrics.dataset.name}: {metrics.config.get('epochs')} epochs", columns=columns, rows=rows)
 
 
@@ -223,7 +241,7 @@ def _section(folder: str) -> Callable[[MnistMetrics, list[str]], str]:
         for name in ["learning_curves.png", *(f"confusion_{model}.png" for model in metrics.models)]:
             relative = f"{folder}/{name}"
             parts.append(figure(relative, files, describe(relative) or ""))
-        return "".join(parts)  # fmt: skip
+        return "".join(parts)
 
     return render
 

@@ -69,16 +69,24 @@ def record(result: MoonsResult, config: dict[str, Any], files: list[str], second
     """The record of a moons run (metrics.json)."""
     from nnlab.schema import MoonsMetrics, MoonsRow
 
-    return MoonsMetrics(config=config, history=[MoonsRow(**row) for row in result.history],
-                        snapshots=list(result.snapshots), files=files, seconds=round(seconds, 4))  # fmt: skip
+    return MoonsMetrics(
+        config=config,
+        history=[MoonsRow(**row) for row in result.history],
+        snapshots=list(result.snapshots),
+        files=files,
+        seconds=round(seconds, 4),
+    )
 
 
 def table(metrics: MoonsMetrics) -> Table:
     """Iteration, error and training accuracy at the snapshot iterations."""
     config = metrics.config
     drawn = set(metrics.snapshots)
-    rows = tuple((str(row.iteration), f"{row.error:.4f}", f"{row.accuracy:.3f}")
-                 for row in metrics.history if row.iteration in drawn)  # fmt: skip
+    rows = tuple(
+        (str(row.iteration), f"{row.error:.4f}", f"{row.accuracy:.3f}")
+        for row in metrics.history
+        if row.iteration in drawn
+    )
     return Table(
         title=f"two moons: {config.get('samples')} samples, {config.get('hidden')} hidden units",
         columns=(Column("iteration"), Column("error E"), Column("accuracy")),
@@ -102,11 +110,17 @@ def section(metrics: MoonsMetrics, files: list[str]) -> str:
     from nnlab.pages import figure, html_table, text
 
     first, final = metrics.history[0], metrics.history[-1]
-    summary = (f"Error {first.error:.4f} → {final.error:.4f}, accuracy {final.accuracy:.3f} after {final.iteration} "
-               "iterations.")  # fmt: skip
-    return "".join([f"<h2>Two moons (NumPy network)</h2><p>{text(summary)}</p>", html_table(table(metrics)),
-                    *(figure(f"{FOLDER}/{name}", files, DESCRIPTIONS[name]) for name in ("snapshots.png",
-                                                                                         "training.gif"))])  # fmt: skip
+    summary = (
+        f"Error {first.error:.4f} → {final.error:.4f}, accuracy {final.accuracy:.3f} after {final.iteration} "
+        "iterations."
+    )
+    return "".join(
+        [
+            f"<h2>Two moons (NumPy network)</h2><p>{text(summary)}</p>",
+            html_table(table(metrics)),
+            *(figure(f"{FOLDER}/{name}", files, DESCRIPTIONS[name]) for name in ("snapshots.png", "training.gif")),
+        ]
+    )
 
 
 def trial(settings: MoonsSettings) -> Outcome:
@@ -114,9 +128,15 @@ def trial(settings: MoonsSettings) -> Outcome:
     from nnlab.moons import run_moons
 
     result = run_moons(settings, draw=False)
-    return Outcome({"error": result.final["error"], "accuracy": result.final["accuracy"],
-                    "zero_error_iteration": result.zero_error_iteration}, source="make_moons",
-                   data="make_moons")  # fmt: skip
+    return Outcome(
+        {
+            "error": result.final["error"],
+            "accuracy": result.final["accuracy"],
+            "zero_error_iteration": result.zero_error_iteration,
+        },
+        source="make_moons",
+        data="make_moons",
+    )
 
 
 def _warm_up() -> None:

@@ -35,11 +35,20 @@ def _local_cluster(workers: int, scratch: Path) -> object:
     from distributed import LocalCluster
 
     try:
-        with dask.config.set(LOCAL_CONFIG | {"distributed.worker.multiprocessing-method": _start_method(),
-                                             "temporary-directory": str(scratch)}):  # fmt: skip
-            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
-                                local_directory=str(scratch), silence_logs=logging.ERROR)  # fmt: skip
+        with dask.config.set(
+            LOCAL_CONFIG
+            | {"distributed.worker.multiprocessing-method": _start_method(), "temporary-directory": str(scratch)}
+        ):
+            return LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
+                local_directory=str(scratch),
+                silence_logs=logging.ERROR,
+            )
     except Exception as exc:
         raise ClusterError(f"cannot start a local Dask cluster ({type(exc).__name__}: {exc})") from None
 
@@ -50,8 +59,10 @@ def _remote_client(scheduler: str) -> Client:
     try:
         return Client(scheduler, timeout=CONNECT_SECONDS)
     except (OSError, ValueError, TypeError) as exc:
-        raise ClusterError(f"{scheduler}: cannot reach the Dask scheduler ({first_line(exc)}); start one with "
-                           "'dask scheduler', or drop --scheduler to run here") from None  # fmt: skip
+        raise ClusterError(
+            f"{scheduler}: cannot reach the Dask scheduler ({first_line(exc)}); start one with "
+            "'dask scheduler', or drop --scheduler to run here"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -110,8 +121,9 @@ def batches(grid: Grid, pending: list[Trial], workers: int) -> list[list[Trial]]
     return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
-def results(client: Client, grid: Grid, pending: list[Trial], meanwhile: Callable[[], object] | None = None
-            ) -> Iterator[tuple[Trial, TrialRecord]]:  # fmt: skip
+def results(
+    client: Client, grid: Grid, pending: list[Trial], meanwhile: Callable[[], object] | None = None
+) -> Iterator[tuple[Trial, TrialRecord]]:
     """Run ``pending`` on the cluster and yield each trial with its record as it finishes; ``meanwhile`` runs here
     while the workers compute. A trial whose workers kept dying is recorded as failed. Leaving early (Ctrl-C)
     cancels what has not run."""
@@ -122,8 +134,14 @@ def results(client: Client, grid: Grid, pending: list[Trial], meanwhile: Callabl
     tasks = batches(grid, pending, worker_count(client))
     futures = {}
     for rank, batch in enumerate(tasks):
-        future = client.submit(run_trials, grid.command, [trial.settings for trial in batch], pure=False,
-                               priority=len(tasks) - rank, key=f"nnlab-trials-{batch[0].id}")  # fmt: skip
+        future = client.submit(
+            run_trials,
+            grid.command,
+            [trial.settings for trial in batch],
+            pure=False,
+            priority=len(tasks) - rank,
+            key=f"nnlab-trials-{batch[0].id}",
+        )
         futures[future] = batch
     try:
         if meanwhile is not None:
@@ -142,8 +160,13 @@ def results(client: Client, grid: Grid, pending: list[Trial], meanwhile: Callabl
                 client.cancel(unfinished)
 
 
-def run(plan: Plan, scheduler: str | None, workers: int, on_record: Callable[[TrialRecord], None],
-        meanwhile: Callable[[], object] | None = None) -> dict[str, TrialRecord]:  # fmt: skip
+def run(
+    plan: Plan,
+    scheduler: str | None,
+    workers: int,
+    on_record: Callable[[TrialRecord], None],
+    meanwhile: Callable[[], object] | None = None,
+) -> dict[str, TrialRecord]:
     """Run the plan's pending trials on the cluster, calling ``on_record`` as each finishes (and ``meanwhile`` once
     they are submitted); returns the records of every trial of the plan, those finished earlier included."""
     records = dict(plan.finished)

@@ -74,8 +74,9 @@ def sweep_keys(experiment: Experiment) -> dict[str, Declaration]:
     for alias, target in experiment.sweep.aliases.items():
         keys.pop(target)
         one = declaration(experiment.settings, target)
-        keys[alias] = dataclasses.replace(one, name=alias, is_list=False, length={}, default=one.default[0],
-                                          help="One per trial.", default_text=None)  # fmt: skip
+        keys[alias] = dataclasses.replace(
+            one, name=alias, is_list=False, length={}, default=one.default[0], help="One per trial.", default_text=None
+        )
     return keys
 
 
@@ -182,8 +183,9 @@ def parse_grid(command: str, assignments: Sequence[str], preset: Path | None = N
             except SettingError as exc:
                 if exc.preset is not None:
                     raise
-                raise ConfigError(f"{key}={text}: {short_repr(exc.value)} is not allowed; {key} must be ",
-                                  *exc.requirement) from None  # fmt: skip
+                raise ConfigError(
+                    f"{key}={text}: {short_repr(exc.value)} is not allowed; {key} must be ", *exc.requirement
+                ) from None
         axes[key] = values
     for alias, target in experiment.sweep.aliases.items():
         listed = tuple(fixed.pop(target, declaration(experiment.settings, target).default))

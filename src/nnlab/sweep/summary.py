@@ -67,20 +67,23 @@ def interval_of(values: list[float], interval: Interval) -> tuple[tuple[float, f
     return found, "" if found is not None or not values else f"n = {len(values)}: no interval"
 
 
-def metric_summary(values: list[float], metric: Metric, trial_settings: dict[str, Any], interval: Interval
-                   ) -> MetricSummary:  # fmt: skip
+def metric_summary(
+    values: list[float], metric: Metric, trial_settings: dict[str, Any], interval: Interval
+) -> MetricSummary:
     """Mean, spread and interval of one metric of one group; an interval past the metric's range is marked (never
     clipped), with the advice to bootstrap."""
     result = estimate(values)
     ci, note = interval_of(values, interval)
     high = metric.upper(trial_settings)
-    outside = ci is not None and ((metric.low is not None and ci[0] < metric.low)
-                                  or (high is not None and ci[1] > high))  # fmt: skip
+    outside = ci is not None and (
+        (metric.low is not None and ci[0] < metric.low) or (high is not None and ci[1] > high)
+    )
     if outside:
         bounds = f"[{metric.low if metric.low is not None else '-inf'}, {high if high is not None else 'inf'}]"
         note = f"the interval passes the range {bounds}" + (f"; {ADVICE}" if interval == "t" else "")
-    return MetricSummary(n=result.n, mean=result.mean, std=result.std, ci95=list(ci) if ci else None, note=note,
-                         outside_range=outside)  # fmt: skip
+    return MetricSummary(
+        n=result.n, mean=result.mean, std=result.std, ci95=list(ci) if ci else None, note=note, outside_range=outside
+    )
 
 
 def _group_summary(grid: Grid, group: Group, metrics: Sequence[Metric], interval: Interval) -> GroupSummary:
@@ -109,8 +112,9 @@ def neighbours(grid: Grid, groups: list[Group]) -> Iterator[tuple[str, Any, Any,
                     yield key, a, b, group, by_values[other]
 
 
-def _compare(grid: Grid, key: str, a: Any, b: Any, first: Group, second: Group, metric: str, interval: Interval
-             ) -> ComparisonSummary | None:  # fmt: skip
+def _compare(
+    grid: Grid, key: str, a: Any, b: Any, first: Group, second: Group, metric: str, interval: Interval
+) -> ComparisonSummary | None:
     left, right = first.ok, second.ok
     pairs = []
     for seed in left.keys() & right.keys():
@@ -127,13 +131,23 @@ def _compare(grid: Grid, key: str, a: Any, b: Any, first: Group, second: Group, 
         ci = bootstrap_difference(xs, ys)
         note = "" if ci is not None else f"n = {len(pairs)}: no bootstrap interval below {BOOTSTRAP_MIN_N}"
     rest = {k: v for k, v in zip(grid.group_keys, first.values) if k != key}
-    return ComparisonSummary(key=key, a=a, b=b, settings=rest, metric=metric, n_pairs=result.n_pairs,
-                             mean_difference=result.mean_difference, ci95=list(ci) if ci else None,
-                             p_value=result.p_value, note=note)  # fmt: skip
+    return ComparisonSummary(
+        key=key,
+        a=a,
+        b=b,
+        settings=rest,
+        metric=metric,
+        n_pairs=result.n_pairs,
+        mean_difference=result.mean_difference,
+        ci95=list(ci) if ci else None,
+        p_value=result.p_value,
+        note=note,
+    )
 
 
-def comparisons(grid: Grid, groups: list[Group], metrics: Sequence[Metric], interval: Interval
-                ) -> list[ComparisonSummary]:  # fmt: skip
+def comparisons(
+    grid: Grid, groups: list[Group], metrics: Sequence[Metric], interval: Interval
+) -> list[ComparisonSummary]:
     """The paired comparisons of neighbouring groups for every metric, each with its Holm-adjusted p-value over
     the metric's family (all its comparisons in the sweep that have a p-value)."""
     found = []
@@ -153,21 +167,41 @@ def comparisons(grid: Grid, groups: list[Group], metrics: Sequence[Metric], inte
 
 def declared(metrics: Sequence[Metric]) -> list[MetricDeclaration]:
     """The metrics' declarations as the summary keeps them."""
-    return [MetricDeclaration(name=m.name, direction=m.direction, low=m.low,
-                              high=m.high if not isinstance(m.high, str) else None, main=m.main,
-                              in_group_table=m.in_group_table) for m in metrics]  # fmt: skip
+    return [
+        MetricDeclaration(
+            name=m.name,
+            direction=m.direction,
+            low=m.low,
+            high=m.high if not isinstance(m.high, str) else None,
+            main=m.main,
+            in_group_table=m.in_group_table,
+        )
+        for m in metrics
+    ]
 
 
-def summarise(grid: Grid, all_trials: list[Trial], records: dict[str, TrialRecord], seconds: float = 0.0,
-              interval: Interval = "t", race: RaceSummary | None = None) -> SweepSummary:  # fmt: skip
+def summarise(
+    grid: Grid,
+    all_trials: list[Trial],
+    records: dict[str, TrialRecord],
+    seconds: float = 0.0,
+    interval: Interval = "t",
+    race: RaceSummary | None = None,
+) -> SweepSummary:
     """Each group's statistics, and the paired comparisons of groups that differ in one key, by ``interval``."""
     experiment = grid.experiment
     metrics = experiment.metrics
     groups = groups_of(grid, all_trials, records)
     return SweepSummary(
-        command=grid.command, keys=list(grid.axes), metrics=[m.name for m in metrics],
-        main_metrics=experiment.main_metrics, declared=declared(metrics), interval=interval,
+        command=grid.command,
+        keys=list(grid.axes),
+        metrics=[m.name for m in metrics],
+        main_metrics=experiment.main_metrics,
+        declared=declared(metrics),
+        interval=interval,
         trials=[trial.id for trial in all_trials],
         groups=[_group_summary(grid, group, metrics, interval) for group in groups],
-        comparisons=comparisons(grid, groups, metrics, interval), race=race, seconds=round(seconds, 3),
-    )  # fmt: skip
+        comparisons=comparisons(grid, groups, metrics, interval),
+        race=race,
+        seconds=round(seconds, 3),
+    )
