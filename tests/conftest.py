@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from processes import wait_for_text
 
 # Tests never touch the network and never read a user's cache.
 os.environ.setdefault("NNLAB_OFFLINE", "1")
@@ -62,3 +64,46 @@ def nnlab_command() -> list[str]:
     found = str(script) if script.exists() else shutil.which("nnlab")
     assert found, "the nnlab console script is not installed; run make install"
     return [found]
+
+
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A `dask scheduler` and two `dask worker`s on 127.0.0.1, started here and stopped by process id."""
+    # their scratch space in the test's folder, not a dask-scratch-space left behind in /tmp
+    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "info", "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "scratch")}
+    processes: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"{name}.log"
+        with open(log, "w") as handle:
+            processes.append(subprocess.Popen([DASK, *args], stdout=subprocess.DEVNULL, stderr=handle, env=env))
+        return processes[-1], log
+
+    try:
+        scheduler, log = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard")
+        address = re.search(r"Scheduler at:\s+(\S+)", wait_for_text(log, "Scheduler at:", scheduler))[1]
+        for name in ("w1", "w2"):
+            worker, log = start(
+                name,
+                "worker",
+                address,
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--name",
+                name,
+                "--local-directory",
+                str(tmp_path / name),
+            )
+            wait_for_text(log, "Registered to:", worker)
+        yield address, processes[1:]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()

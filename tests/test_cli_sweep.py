@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 from idx_helpers import write_idx_folder
-from processes import temporary_files, wait_for_text
+from processes import temporary_files
 from typer.testing import CliRunner
 
 from nnlab.cli import app
@@ -60,6 +59,11 @@ def metrics_by_trial(folder: Path) -> dict[str, dict]:
     ],
 )
 def test_a_bad_sweep_is_refused_before_anything_starts(tmp_path, args, message):
+    assert_refused(tmp_path, args, message)
+
+
+def assert_refused(tmp_path: Path, args: list[str], message: str) -> None:
+    """``nnlab sweep ARGS`` exits 2 with the one-line ``message`` and creates nothing."""
     result = runner.invoke(app, ["sweep", *args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
@@ -122,46 +126,6 @@ def test_a_local_sweep_writes_its_results_resumes_and_grows(tmp_path, nnlab_comm
     assert grown.returncode == 0 and "12 trials; 8 finished earlier, running 4" in grown.stdout
     fresh = nnlab(nnlab_command, "moons", *grid, "--fresh", "--out", str(out))
     assert fresh.returncode == 0 and "0 finished earlier, running 8" in fresh.stdout
-
-
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A `dask scheduler` and two `dask worker`s on 127.0.0.1, started here and stopped by process id."""
-    # their scratch space in the test's folder, not a dask-scratch-space left behind in /tmp
-    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "info", "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "scratch")}
-    processes: list[subprocess.Popen] = []
-
-    def start(name: str, *args: str) -> tuple[subprocess.Popen, Path]:
-        log = tmp_path / f"{name}.log"
-        with open(log, "w") as handle:
-            processes.append(subprocess.Popen([DASK, *args], stdout=subprocess.DEVNULL, stderr=handle, env=env))
-        return processes[-1], log
-
-    try:
-        scheduler, log = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard")
-        address = re.search(r"Scheduler at:\s+(\S+)", wait_for_text(log, "Scheduler at:", scheduler))[1]
-        for name in ("w1", "w2"):
-            worker, log = start(
-                name,
-                "worker",
-                address,
-                "--nthreads",
-                "1",
-                "--no-nanny",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-                "--name",
-                name,
-                "--local-directory",
-                str(tmp_path / name),
-            )
-            wait_for_text(log, "Registered to:", worker)
-        yield address, processes[1:]
-    finally:
-        for process in processes:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.cluster

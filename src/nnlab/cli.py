@@ -63,52 +63,77 @@ _ASSIGNMENTS = inspect.Parameter(
 )
 
 
-def _plan(settings: SweepSettings, given: dict[str, Any]) -> Any:
-    from nnlab.outputs import sweep_folder
-    from nnlab.sweep.grid import parse_grid, plan
+def _grid(settings: SweepSettings, given: dict[str, Any]) -> Any:
+    """The sweep's grid and how it spends its trials, checked before anything starts (the plan, which trials are
+    finished, is made under the output folder's lock)."""
+    from nnlab.sweep.adaptive import check_statistics
+    from nnlab.sweep.grid import parse_grid
 
     grid = parse_grid(given["command"], given["assignments"] or [], given["config"])
-    return plan(grid, sweep_folder(settings.out, grid.command) / "trials", settings.fresh)
+    check_statistics(grid, settings)
+    return grid
 
 
-def sweep(settings: SweepSettings, plan: Any) -> None:
+def sweep(settings: SweepSettings, grid: Any) -> None:
     """Run a command many times over seeds and settings, on a Dask cluster, and summarise: each group's mean with
-    its 95% confidence interval, and paired comparisons of groups that differ in one key.
+    its 95% confidence interval, and paired comparisons of groups that differ in one key (Holm-corrected).
 
-    Writes trials/ (one JSON file per trial, as it finishes), trials.csv, summary.json and summary.png into
-    OUT/sweep/COMMAND/. Running the same sweep again resumes it; --scheduler runs it on any Dask cluster.
+    --race stops giving seeds to groups shown worse than the leader; --until-ci W gives each group seeds until its
+    interval is narrow enough. Writes trials/ (one JSON file per trial, as it finishes), trials.csv, summary.json
+    and summary.png into OUT/sweep/COMMAND/. Running the same sweep again resumes it; --scheduler runs it on any
+    Dask cluster.
 
-    Example: nnlab sweep mnist dataset=mnist-5k model=linear,full,conv seed=0-9 epochs=5
+    Example: nnlab sweep mnist dataset=mnist-5k model=conv lr=0.002,0.005,0.01,0.016,0.03,0.06 seed=0-9 --race
     """
     from nnlab import outputs, tables
     from nnlab.errors import SweepFailed
     from nnlab.progress import SweepProgress
     from nnlab.running import finish
+    from nnlab.sweep.adaptive import schedule_of
     from nnlab.sweep.cluster import default_workers
+    from nnlab.sweep.grid import plan
     from nnlab.sweep.summary import summarise
 
     started = time.perf_counter()
-    grid = plan.grid
-    where = settings.scheduler or f"a local cluster of {settings.workers or default_workers()} workers"
+    workers = settings.workers or default_workers()
+    found = plan(grid, outputs.sweep_folder(settings.out, grid.command) / "trials", settings.fresh)
+    schedule = schedule_of(grid, found.trials, settings, workers)
+    where = settings.scheduler or f"a local cluster of {workers} workers"
     report.line(
-        f"sweep of {grid.command}: {len(plan.trials)} trials; {len(plan.finished)} finished earlier, "
-        f"running {len(plan.pending)} on {where}"
+        f"sweep of {grid.command}: {len(found.trials)} trials; {len(found.finished)} finished earlier, "
+        + (f"running up to {len(found.pending)}" if schedule else f"running {len(found.pending)}")
+        + f" on {where}"
+        + (f"; {schedule.describe()}" if schedule else "")
     )
-    with SweepProgress(report.progress_enabled(settings.quiet), len(plan.pending)) as bar:
-        records = outputs.run_sweep(settings, plan, on_record=lambda record: bar.update(record.status))
-    summary = summarise(grid, plan.trials, records, time.perf_counter() - started)
-    written = outputs.sweep(settings, plan, summary, records)
+    with SweepProgress(report.progress_enabled(settings.quiet), len(found.pending)) as bar:
+        records = outputs.run_sweep(
+            settings, found, on_record=lambda record: bar.update(record.status), schedule=schedule
+        )
+    summary = summarise(
+        grid,
+        found.trials,
+        records,
+        time.perf_counter() - started,
+        settings.interval,
+        race=schedule.race_summary(records) if schedule else None,
+        precision=schedule.precision_summary(records) if schedule else None,
+    )
+    written = outputs.sweep(settings, found, summary, records)
     extra_tables = grid.experiment.sweep.group_tables
     for group in written.metrics.groups:
         report.table(tables.sweep_group_table(written.metrics, group))
         for table in extra_tables(written.metrics, group) if extra_tables else ():
             report.table(table)
+    if written.metrics.race is not None:
+        report.table(tables.race_table(written.metrics))
+    if written.metrics.precision is not None:
+        report.table(tables.precision_table(written.metrics))
     report.table(tables.sweep_comparisons_table(written.metrics))
     finish(settings.out, written.files)
     failed = [record for record in records.values() if record.status == "failed"]
     if failed:
         raise SweepFailed(
-            f"{len(failed)} of {len(plan.trials)} trials failed (the first: {failed[0].reason}); the "
+            f"{len(failed)} of {len(records)} trials failed (the first: {failed[0].reason}); the "
             f"others are summarised; see {written.files[0]}"
         )
 
@@ -161,7 +186,7 @@ def build_app() -> typer.Typer:
     built.callback()(main)
     for experiment in registry.experiments():
         settings_command(built, experiment.name, experiment.settings, check=experiment.check)(experiment.command)
-    settings_command(built, "sweep", SweepSettings, check=_plan, arguments=[_SWEPT, _ASSIGNMENTS])(sweep)
+    settings_command(built, "sweep", SweepSettings, check=_grid, arguments=[_SWEPT, _ASSIGNMENTS])(sweep)
     built.command()(index)
     built.command()(info)
     for problem in registry.problems():

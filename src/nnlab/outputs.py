@@ -19,6 +19,7 @@ from nnlab.files import OutputSet, prepare_output_dir, write_json_atomic
 from nnlab.settings import SweepSettings
 
 if TYPE_CHECKING:
+    from nnlab.sweep.adaptive import Schedule
     from nnlab.sweep.grid import Grid, Plan, Trial
 
 SWEEP_FILES = re.compile(r"trials\.csv|summary\.json|summary\.png")
@@ -40,10 +41,14 @@ def sweep_folder(out: str | Path, command: str) -> Path:
 
 
 def run_sweep(
-    settings: SweepSettings, plan: Plan, on_record: Callable[[schema.TrialRecord], None] | None = None
+    settings: SweepSettings,
+    plan: Plan,
+    on_record: Callable[[schema.TrialRecord], None] | None = None,
+    schedule: Schedule | None = None,
 ) -> dict[str, schema.TrialRecord]:
-    """Run the plan's pending trials (sweep.run), writing ``trials/<trial>.json`` the moment each finishes; returns
-    every trial's record. Interrupted, it raises Stopped saying how many trials are kept for the next run."""
+    """Run the plan's pending trials (sweep.run), or those ``schedule`` wants as results arrive, writing
+    ``trials/<trial>.json`` the moment each finishes; returns every trial's record. Interrupted, it raises Stopped
+    saying how many trials are kept for the next run."""
     from nnlab.sweep.cluster import default_workers, run
 
     trials_folder = prepare_output_dir(sweep_folder(settings.out, plan.grid.command) / "trials")
@@ -57,7 +62,8 @@ def run_sweep(
             on_record(record)
 
     try:
-        return run(plan, settings.scheduler, settings.workers or default_workers(), keep, meanwhile=_prepare_summary)
+        workers = settings.workers or default_workers()
+        return run(plan, settings.scheduler, workers, keep, meanwhile=_prepare_summary, schedule=schedule)
     except KeyboardInterrupt as interrupt:
         kept = f"kept the {written} trials finished in {trials_folder}; run the same command again to resume"
         raise Stopped.from_interrupt(interrupt, kept if written else "") from None

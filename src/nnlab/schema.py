@@ -247,8 +247,9 @@ class RaceGroup(Record):
     status: Literal["leader", "tied", "eliminated"]
     seeds: int = Field(ge=0)  # seeds it ran
     p_holm: float | None  # of its last comparison with the leader
-    eliminated_after: int | None = None  # the seeds it had run when eliminated
-    mean: float | None = None
+    eliminated_after: int | None = None  # the seeds of the look that eliminated it
+    mean: float | None = None  # of the raced metric, over the seeds of the last look it was in
+    reason: str = ""
 
 
 class RaceSummary(Record):
@@ -259,6 +260,25 @@ class RaceSummary(Record):
     trials_run: int = Field(ge=0)
     grid_trials: int = Field(ge=0)
     groups: list[RaceGroup]
+
+
+class PrecisionGroup(Record):
+    settings: dict[str, Any]
+    seeds: int = Field(ge=0)  # seeds it ran
+    half_width: float | None  # of the metric's 95% interval over the seeds it needed
+    reached: bool  # that half-width is at most the one asked for
+
+
+class PrecisionSummary(Record):
+    """``--until-ci``: seeds added to each group until its interval's half-width is at most ``half_width``."""
+
+    metric: str
+    half_width: float = Field(gt=0)
+    interval: Interval
+    min_seeds: int = Field(ge=2)
+    trials_run: int = Field(ge=0)
+    grid_trials: int = Field(ge=0)
+    groups: list[PrecisionGroup]
 
 
 class SweepSummary(Record):
@@ -274,6 +294,7 @@ class SweepSummary(Record):
     groups: list[GroupSummary]
     comparisons: list[ComparisonSummary]
     race: RaceSummary | None = None
+    precision: PrecisionSummary | None = None
     files: list[str] = Field(default_factory=list)
     seconds: float = Field(default=0.0, ge=0)
 

@@ -17,11 +17,13 @@ from pydantic import AfterValidator, Field, model_validator
 from nnlab.declarations import PathText, Settings, Unmet, setting
 from nnlab.errors import Name
 from nnlab.models import MODEL_NAMES, MODELS, ModelName, OptimizerName
+from nnlab.schema import Interval
 
 DatasetName = Literal["mnist", "fashion-mnist", "kmnist", "mnist-5k"]
 ScheduleName = Literal["onecycle", "constant"]
 PrecisionName = Literal["auto", "fp32", "bf16"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+
 
 MAX_SEED = 2**32 - 1  # NumPy's RandomState, which the moons data uses, takes seeds below 2**32
 
@@ -199,7 +201,41 @@ class ConfidenceSettings(ProgressSettings, OutputSettings, TrainingSettings, Dat
 MAX_WORKERS = 1024
 
 
-class SweepSettings(ProgressSettings, OutputSettings):
+class StatisticsSettings(Settings):
+    """How a sweep summarises and how it spends its trials: the interval, racing, adaptive precision."""
+
+    panel: ClassVar[str] = "Statistics"
+    interval: Interval = setting(
+        "t", "The 95% interval of means and differences: Student t, or the BCa bootstrap (scipy.stats.bootstrap)."
+    )
+    race: bool = setting(
+        False, "Race the groups over the seeds: stop giving seeds to groups shown worse than the leader."
+    )
+    min_seeds: int = setting(3, "Seeds every group runs before a race or --until-ci first looks.", ge=2, le=10_000)
+    alpha: float = setting(
+        0.05, "A race's family-wise error: the chance it eliminates a group that is not worse.", gt=0, le=0.5
+    )
+    race_metric: str | None = setting(
+        None,
+        "The metric a race compares (its direction comes from its declaration).",
+        default_text="the command's first main metric",
+    )
+    until_ci: float | None = setting(
+        None,
+        "Give each group more seeds from the list until the race metric's 95% half-width is at most this.",
+        default_text="off: every seed",
+        gt=0,
+        le=1e12,
+    )
+
+    @model_validator(mode="after")
+    def _race_or_until_ci(self) -> StatisticsSettings:
+        if self.race and self.until_ci is not None:
+            raise Unmet("until_ci", self.until_ci, "left out with ", Name("race", True), " (choose one of the two)")
+        return self
+
+
+class SweepSettings(StatisticsSettings, ProgressSettings, OutputSettings):
     """Settings of ``nnlab sweep`` itself (the swept command's settings are its KEY=VALUES)."""
 
     panel: ClassVar[str] = "Sweep"

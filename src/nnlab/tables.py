@@ -4,7 +4,7 @@ tables in its module; the sweep's tables, common to every experiment, are here."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -157,32 +157,65 @@ def _no_comparisons(summary: SweepSummary) -> str:
     return "no comparisons: no two groups share a seed that finished ok in both"
 
 
+def _by_group(summary: SweepSummary, entries: Sequence[Any], metric: str) -> Iterator[tuple[Any, str, Any, str]]:
+    """Each race or precision entry with its group's label, its group summary and the metric's mean ± interval."""
+    varied = varied_keys(summary)
+    by_label = {group_label(g.settings, varied): g for g in summary.groups}
+    for entry in entries:
+        label = group_label(entry.settings, varied)
+        group = by_label.get(label)
+        stat = group.metrics.get(metric) if group else None
+        yield entry, label, group, plus_minus(stat) if stat else "–"
+
+
+def _spent(trials_run: int, grid_trials: int) -> str:
+    share = trials_run / grid_trials if grid_trials else 0.0
+    return f"ran {trials_run} of {grid_trials} trials, {share:.0%} of the grid"
+
+
 def race_table(summary: SweepSummary) -> Table:
     """A race's outcome: each group's seeds, mean ± interval of the raced metric, and its status."""
     race = summary.race
     assert race is not None
-    varied = varied_keys(summary)
-    by_label = {group_label(g.settings, varied): g for g in summary.groups}
     rows = []
-    for entry in race.groups:
-        label = group_label(entry.settings, varied)
-        group = by_label.get(label)
-        stat = group.metrics.get(race.metric) if group else None
+    for entry, label, group, mean in _by_group(summary, race.groups, race.metric):
         if entry.status == "eliminated":
-            status = f"eliminated after {entry.eliminated_after} seeds (p Holm {_p(entry.p_holm)})"
+            why = entry.reason if "diverged" in entry.reason else f"p Holm {_p(entry.p_holm)}"
+            status = f"eliminated after {entry.eliminated_after} seeds ({why})"
         else:
             status = entry.status + ("" if entry.p_holm is None else f" (p Holm {_p(entry.p_holm)})")
         diverged = f", {group.diverged} diverged" if group and group.diverged else ""
-        rows.append((label, f"{entry.seeds}{diverged}", plus_minus(stat) if stat else "–", status))
-    share = race.trials_run / race.grid_trials if race.grid_trials else 0.0
+        rows.append((label, f"{entry.seeds}{diverged}", mean, status))
     return Table(
-        title=f"race on {race.metric} (alpha {race.alpha:g} over the whole race, {race.looks} looks): ran "
-        f"{race.trials_run} of {race.grid_trials} trials, {share:.0%} of the grid",
+        title=f"race on {race.metric} (alpha {race.alpha:g} over the whole race, {race.looks} looks): "
+        + _spent(race.trials_run, race.grid_trials),
         columns=(
             Column("group", "left"),
             Column("seeds"),
             Column(f"{race.metric} ± {_interval_name(summary)}"),
             Column("status", "left"),
+        ),
+        rows=tuple(rows),
+    )
+
+
+def precision_table(summary: SweepSummary) -> Table:
+    """``--until-ci``: each group's seeds, mean ± interval of the metric, and whether it reached the half-width."""
+    precision = summary.precision
+    assert precision is not None
+    rows = []
+    for entry, label, _, mean in _by_group(summary, precision.groups, precision.metric):
+        width = "–" if entry.half_width is None else f"{entry.half_width:.4g}"
+        rows.append((label, str(entry.seeds), mean, width, "reached" if entry.reached else "seeds ran out"))
+    return Table(
+        title=f"seeds until the {precision.metric} 95% half-width is at most {precision.half_width:g}: "
+        + _spent(precision.trials_run, precision.grid_trials),
+        columns=(
+            Column("group", "left"),
+            Column("seeds"),
+            Column(f"{precision.metric} ± {_interval_name(summary)}"),
+            Column("half-width"),
+            Column("", "left"),
         ),
         rows=tuple(rows),
     )

@@ -21,7 +21,9 @@ from nnlab.schema import TrialRecord
 from nnlab.sweep.grid import Grid, Plan, Trial, record
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, Future
+
+    from nnlab.sweep.adaptive import Schedule
 
 CONNECT_SECONDS = 10
 # Dask's scheduler and workers always listen for HTTP; the local cluster's serve no page at all (no dashboard, no
@@ -160,17 +162,86 @@ def results(
                 client.cancel(unfinished)
 
 
+def scheduled(
+    client: Client,
+    grid: Grid,
+    schedule: Schedule,
+    records: dict[str, TrialRecord],
+    meanwhile: Callable[[], object] | None = None,
+) -> Iterator[tuple[Trial, TrialRecord]]:
+    """Run what ``schedule`` wants, one task per trial, lower seeds first, asking it again as each trial finishes
+    (``records`` is updated as they do): wanted trials are submitted at once, trials no longer wanted (a group
+    just eliminated) are cancelled. Ends when nothing is running and nothing more is wanted."""
+    from distributed import as_completed
+
+    from nnlab.trials import run_trials
+
+    seeds = list(grid.axes["seed"])
+    running: dict[str, Future] = {}
+    trial_of: dict[Future, Trial] = {}
+    queue = as_completed()
+
+    def top_up() -> None:
+        wanted = schedule.wanted(records)
+        wanted_ids = {trial.id for trial in wanted}
+        for trial_id in [trial_id for trial_id in running if trial_id not in wanted_ids]:
+            with contextlib.suppress(Exception):
+                running.pop(trial_id).cancel()
+        for trial in wanted:
+            if trial.id not in records and trial.id not in running:
+                future = client.submit(
+                    run_trials,
+                    grid.command,
+                    [trial.settings],
+                    pure=False,
+                    priority=len(seeds) - seeds.index(trial.swept["seed"]),
+                    key=f"nnlab-trial-{trial.id}",
+                )
+                running[trial.id] = future
+                trial_of[future] = trial
+                queue.add(future)
+
+    try:
+        top_up()
+        if meanwhile is not None:
+            meanwhile()
+        for future in queue:
+            trial = trial_of.pop(future)
+            if running.get(trial.id) is not future:
+                continue  # cancelled: no longer wanted
+            del running[trial.id]
+            try:
+                outcome = future.result()[0]
+            except Exception as exc:
+                outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {first_line(exc)}", "seconds": 0.0}
+            result = record(grid, trial, outcome)
+            records[trial.id] = result
+            yield trial, result
+            top_up()
+    finally:
+        if running:
+            with contextlib.suppress(Exception):
+                client.cancel(list(running.values()))
+
+
 def run(
     plan: Plan,
     scheduler: str | None,
     workers: int,
     on_record: Callable[[TrialRecord], None],
     meanwhile: Callable[[], object] | None = None,
+    schedule: Schedule | None = None,
 ) -> dict[str, TrialRecord]:
-    """Run the plan's pending trials on the cluster, calling ``on_record`` as each finishes (and ``meanwhile`` once
-    they are submitted); returns the records of every trial of the plan, those finished earlier included."""
+    """Run the plan's pending trials on the cluster (or, with a ``schedule``, those it wants as results arrive),
+    calling ``on_record`` as each finishes (and ``meanwhile`` once they are submitted); returns the records of
+    every trial of the plan that has one, those finished earlier included."""
     records = dict(plan.finished)
-    if plan.pending:
+    if schedule is not None:
+        if not {trial.id for trial in schedule.wanted(records)} <= records.keys():
+            with connect(scheduler, workers, plan.grid.command) as client:
+                for _, result in scheduled(client, plan.grid, schedule, records, meanwhile):
+                    on_record(result)
+    elif plan.pending:
         with connect(scheduler, workers, plan.grid.command) as client:
             for trial, result in results(client, plan.grid, plan.pending, meanwhile):
                 records[trial.id] = result

@@ -18,6 +18,7 @@ from nnlab.schema import (
     Interval,
     MetricDeclaration,
     MetricSummary,
+    PrecisionSummary,
     RaceSummary,
     SweepSummary,
     TrialRecord,
@@ -187,6 +188,7 @@ def summarise(
     seconds: float = 0.0,
     interval: Interval = "t",
     race: RaceSummary | None = None,
+    precision: PrecisionSummary | None = None,
 ) -> SweepSummary:
     """Each group's statistics, and the paired comparisons of groups that differ in one key, by ``interval``."""
     experiment = grid.experiment
@@ -203,5 +205,6 @@ def summarise(
         groups=[_group_summary(grid, group, metrics, interval) for group in groups],
         comparisons=comparisons(grid, groups, metrics, interval),
         race=race,
+        precision=precision,
         seconds=round(seconds, 3),
     )
