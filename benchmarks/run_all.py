@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-BENCHMARKS = ["bench_scratch", "bench_startup", "bench_data", "bench_mnist", "bench_sweep"]
+BENCHMARKS = ["bench_scratch", "bench_startup", "bench_data", "bench_mnist", "bench_sweep", "bench_race"]
 
 
 def main() -> None:

@@ -344,3 +344,20 @@ def test_init_is_written_out_and_matches_the_declared_parameters_exactly():
     assert "def __init__(" in inspect.getsource(NNClassifier)  # readable by people, IDEs and type checkers
     given = {d.name: d.default for d in declared}
     assert NNClassifier(**given).get_params() == given
+
+
+def test_learned_nothing_flags_chance_with_a_uniform_loss_and_nothing_else():
+    import math
+
+    from nnlab.classifier import learned_nothing
+
+    labels = np.repeat(np.arange(10), [300] + [100] * 9)  # the most common class: 300 of 1200, 25%
+    uniform = math.log(10)
+    found = learned_nothing("conv", 0.25, labels, uniform, 10, 0.06)
+    assert found is not None and "right on 25.0% of its training images" in str(found)
+    assert "most common class (25.0%)" in str(found) and "(it was 0.06)" in str(found)
+    margin = 3.09 * math.sqrt(0.25 * 0.75 / 1200)
+    assert learned_nothing("conv", 0.25 + margin * 0.99, labels, uniform, 10, 0.06) is not None
+    assert learned_nothing("conv", 0.25 + margin * 1.01, labels, uniform, 10, 0.06) is None  # beyond chance
+    assert learned_nothing("conv", 0.1, labels, 0.89 * uniform, 10, 0.06) is None  # its loss fell: it is learning
+    assert learned_nothing("conv", 0.1, labels[:0], uniform, 10, 0.06) is None

@@ -236,3 +236,18 @@ def test_exactly_four_optimizer_steps(tmp_path):
     args = ["mnist", "--dataset", "mnist-5k", "--batch-size", "1000", "--epochs", "1", "--models", "linear"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("command", ["mnist", "confidence"])
+def test_a_model_that_learned_nothing_is_exit_1_and_keeps_earlier_results(tmp_path, idx_dir, command):
+    out = tmp_path / "out"
+    (out / command).mkdir(parents=True)
+    (out / command / "metrics.json").write_text('{"earlier": true}')
+    model = ["--models", "full"] if command == "mnist" else ["--model", "full"]
+    args = [*model, "--epochs", "1", "--lr", "1e-9", "--optimizer", "sgd", "--schedule", "constant"]
+    result = runner.invoke(app, [command, *args, "--data-dir", str(idx_dir), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("error: the full model learned nothing: it is right on ")
+    assert "try a smaller --lr (it was 1e-09) or more --epochs" in result.stderr and result.stderr.count("\n") == 1
+    assert [p.name for p in (out / command).iterdir()] == ["metrics.json"]
+    assert (out / command / "metrics.json").read_text() == '{"earlier": true}'

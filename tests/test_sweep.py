@@ -134,7 +134,7 @@ def test_resuming_skips_finished_trials_and_reruns_failed_or_untrusted_ones(tmp_
     folder.mkdir()
     ok, diverged, failed, changed, corrupt = all_trials[:5]
     for trial, status in ((ok, "ok"), (diverged, "diverged"), (failed, "failed")):
-        (folder / f"{trial.id}.json").write_text(json.dumps(_record(trial, status, error=0.0).data()))
+        (folder / f"{trial.id}.json").write_text(json.dumps(_record(trial, status, accuracy=1.0, error=0.0).data()))
     other = _record(changed, "ok").data()
     other["settings"]["lr"] = 9.0  # a record that does not belong to this trial is not trusted
     (folder / f"{changed.id}.json").write_text(json.dumps(other))
@@ -145,6 +145,58 @@ def test_resuming_skips_finished_trials_and_reruns_failed_or_untrusted_ones(tmp_
     assert plan(grid, folder, fresh=True).finished == {}
     extended = plan(parse_grid("moons", ["hidden=10,50", "seed=0-5"]), folder)
     assert set(extended.finished) == {ok.id, diverged.id} and len(extended.pending) == 10
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda data: data["metrics"].clear(), "status ok but no accuracy"),
+        (lambda data: data["metrics"].update(accuracy=7.5), "accuracy 7.5 is outside what it can be"),
+        (lambda data: data["metrics"].update(error=-1.0), "error -1.0 is outside what it can be"),
+        (lambda data: data.update(trial="0" * 16), "its settings are not the trial's"),
+        (lambda data: data.update(status="maybe"), "not a valid nnlab metrics file (status"),
+    ],
+)
+def test_a_record_that_does_not_fit_its_trial_is_rerun_with_a_warning_naming_it(tmp_path, change, problem):
+    grid = parse_grid("moons", ["seed=0-1"])
+    first, second = trials(grid)
+    for trial in (first, second):
+        data = _record(trial, accuracy=1.0, error=0.0).data()
+        if trial is first:
+            change(data)
+        (tmp_path / f"{trial.id}.json").write_text(json.dumps(data))
+    found = plan(grid, tmp_path)
+    assert list(found.finished) == [second.id]
+    assert len(found.warnings) == 1 and problem in found.warnings[0] and first.id in found.warnings[0]
+
+
+def test_a_record_without_its_swept_values_takes_the_trials(tmp_path):
+    grid = parse_grid("moons", ["seed=0-1"])
+    first = trials(grid)[0]
+    data = _record(first, accuracy=1.0, error=0.0).data()
+    data["swept"] = {}  # an earlier, hand-edited or older record: the summary needs the seed
+    (tmp_path / f"{first.id}.json").write_text(json.dumps(data))
+    found = plan(grid, tmp_path)
+    assert found.finished[first.id].swept == {"seed": 0} and found.warnings == []
+    summarise(grid, found.trials, found.finished)  # no KeyError
+
+
+def test_a_trial_computed_from_other_data_is_rerun_and_the_data_said(tmp_path):
+    grid = parse_grid("mnist", ["dataset=mnist-5k", "model=linear", "seed=0-1"])
+    first, second = trials(grid)
+    found = plan(grid, tmp_path)
+    assert [used.summary.split(":")[0] for used in found.data] == ["mnist-5k"]
+    identity = found.data[0].identity
+    for trial, data in ((first, "mnist-5k: 4000 training and 1000 test images, crc32 00000000"), (second, identity)):
+        record = _record(trial, train_accuracy=1.0, test_accuracy=1.0, test_accuracy_all=1.0, fit_seconds=1.0)
+        record = record.model_copy(update={"command": "mnist", "data_identity": data})
+        (tmp_path / f"{trial.id}.json").write_text(json.dumps(record.data()))
+    resumed = plan(grid, tmp_path)
+    assert list(resumed.finished) == [second.id]
+    assert (
+        "computed from other data (mnist-5k: 4000 training and 1000 test images, crc32 00000000)"
+        in (resumed.warnings[0])
+    )
 
 
 def test_batches_start_the_longest_trials_first():

@@ -37,6 +37,34 @@ PREDICT_BATCH = 1024
 # An epoch whose mean loss exceeds this many times the loss of a uniform guess (log K) has diverged, even when the
 # numbers are still finite: such a model predicts no better than chance.
 DIVERGED_LOSS_FACTOR = 10.0
+# A model that learned nothing: right on its own training images no more often than answering the most common
+# class would be, beyond a one-sided 0.001 margin (so that luck never flags an ordinary run), and a last epoch's
+# mean loss not below this share of log K (a uniform guess's loss; a model that learned is far below it).
+NOTHING_LEARNED_Z = 3.09
+NOTHING_LEARNED_LOSS = 0.9
+
+
+def learned_nothing(
+    model: str, accuracy: float, labels: np.ndarray, last_loss: float, class_count: int, lr: float
+) -> TrainingDiverged | None:
+    """The error for a model that ended no better than chance on its own training data (``accuracy`` on the
+    training images whose labels are ``labels``), with a last epoch's loss still near log K; None if it learned."""
+    n = len(labels)
+    if n == 0 or class_count < 2:
+        return None
+    majority = float(np.bincount(np.asarray(labels, dtype=np.int64)).max() / n)
+    margin = NOTHING_LEARNED_Z * math.sqrt(majority * (1 - majority) / n)
+    uniform = math.log(class_count)
+    if accuracy > majority + margin or last_loss < NOTHING_LEARNED_LOSS * uniform:
+        return None
+    return TrainingDiverged(
+        f"the {model} model learned nothing: it is right on {accuracy:.1%} of its training images, no better than "
+        f"always answering the most common class ({majority:.1%}), and its loss stayed at {last_loss:.3g} (a "
+        f"uniform guess: {uniform:.3g}); try a smaller ",
+        Name("lr"),
+        f" (it was {lr:g}) or more ",
+        Name("epochs"),
+    )
 
 
 @dataclass

@@ -98,6 +98,12 @@ def sweep(settings: SweepSettings, grid: Any) -> None:
     workers = settings.workers or default_workers()
     found = plan(grid, outputs.sweep_folder(settings.out, grid.command) / "trials", settings.fresh)
     schedule = schedule_of(grid, found.trials, settings, workers)
+    for used in found.data:
+        report.line(f"data: {used.summary}")
+        for warning in used.warnings:
+            report.warning(warning)
+    for warning in found.warnings:
+        report.warning(warning)
     where = settings.scheduler or f"a local cluster of {workers} workers"
     report.line(
         f"sweep of {grid.command}: {len(found.trials)} trials; {len(found.finished)} finished earlier, "

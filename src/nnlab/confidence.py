@@ -202,6 +202,21 @@ def checkpoint_to_use(settings: ConfidenceSettings) -> Path | None:
     return None
 
 
+LEARNED_SAMPLE = 2500  # training images a model trained here is checked on (the lab's evaluation size)
+
+
+def _check_learned(classifier: Any, dataset: Dataset) -> None:
+    """Raise TrainingDiverged if the model trained here ended no better than chance on its training images."""
+    from nnlab.classifier import learned_nothing
+
+    images, labels = dataset.train_images[:LEARNED_SAMPLE], dataset.train_labels[:LEARNED_SAMPLE]
+    accuracy = float(np.mean(classifier.predict(images) == labels))
+    loss = classifier.history_[-1]["loss"]
+    problem = learned_nothing(classifier.model, accuracy, labels, loss, len(dataset.classes), classifier.lr_)
+    if problem is not None:
+        raise problem
+
+
 def run_confidence(
     settings: ConfidenceSettings,
     dataset: Dataset,
@@ -235,6 +250,7 @@ def run_confidence(
         classifier = NNClassifier(**settings.classifier_params())
         report = None if progress is None else (lambda event: progress(settings.model, event))
         classifier.fit(dataset.train_images, dataset.train_labels, progress=report)
+        _check_learned(classifier, dataset)
     analysis = analyse(
         classifier.logits(dataset.test_images),
         dataset.test_labels,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from nnlab.datasets import Dataset
     from nnlab.declarations import Settings
     from nnlab.schema import GroupSummary, Record, SweepSummary
     from nnlab.tables import Table
@@ -78,6 +79,9 @@ class SweepPlan:
     # Extra tables per group (the terminal and index.html), and an extra row of summary.png.
     group_tables: Callable[[SweepSummary, GroupSummary], Sequence[Table]] | None = None
     figure_panel: Callable[[Any, SweepSummary, list[str]], None] | None = None
+    # The data a trial with these settings computes from (loaded once per process): the sweep says which data its
+    # trials use before they run, and reuses a finished trial only if it was computed from the same data.
+    data: Callable[[Any], Dataset] | None = None
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,12 @@ def section(metrics: ConfidenceMetrics, files: list[str]) -> str:
     )
 
 
+def _trial_data(settings: Any) -> Any:
+    from nnlab.trials import worker_dataset
+
+    return worker_dataset(settings)
+
+
 def trial(settings: ConfidenceSettings) -> Outcome:
     """One sweep trial: train the model, analyse it, count the digits among the most and least confident."""
     from nnlab.confidence import run_confidence
@@ -278,6 +284,7 @@ EXPERIMENT = Experiment(
         cost=lambda s: model_spec(s["model"]).cost * s["epochs"],
         not_swept={"checkpoint": "each trial trains its own model"},
         warm_up=warm_up_torch,
+        data=_trial_data,
         group_tables=digits_table,
         figure_panel=digits_panel,
     ),

@@ -246,6 +246,12 @@ def _section(folder: str) -> Callable[[MnistMetrics, list[str]], str]:
     return render
 
 
+def _trial_data(settings: Any) -> Any:
+    from nnlab.trials import worker_dataset
+
+    return worker_dataset(settings)
+
+
 def trial(settings: MnistSettings) -> Outcome:
     """One sweep trial: one model (``model=``) trained and measured as ``nnlab mnist`` does."""
     from nnlab.mnist import run_mnist
@@ -294,6 +300,7 @@ EXPERIMENT = Experiment(
         cost=lambda s: model_spec(s["models"][0]).cost * s["epochs"],
         aliases={"model": "models"},
         warm_up=warm_up_torch,
+        data=_trial_data,
     ),
     folders=(FOLDER, PARTIAL),
     describe=describe,

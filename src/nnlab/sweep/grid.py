@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnlab import registry
-from nnlab.declarations import Declaration, as_dict, check, declaration, declarations, unknown_message
+from nnlab.declarations import Declaration, as_dict, as_setting_value, check, declaration, declarations, unknown_message
 from nnlab.errors import ConfigError, SettingError, short_repr
 from nnlab.experiment import Experiment
 from nnlab.presets import load_preset
@@ -242,18 +242,31 @@ def trials(grid: Grid) -> list[Trial]:
 MAX_TRIAL_FILE_BYTES = 1 << 20
 
 
-def read_trial(path: Path) -> TrialRecord | None:
-    """The trial record at ``path``; None if there is none or it cannot be used (then the trial runs again)."""
-    return read_record(path, TrialRecord, MAX_TRIAL_FILE_BYTES)[0]
+def read_trial(path: Path) -> tuple[TrialRecord | None, str | None]:
+    """The trial record at ``path`` (None if there is none), or what is wrong with the file."""
+    return read_record(path, TrialRecord, MAX_TRIAL_FILE_BYTES)
+
+
+@dataclass(frozen=True)
+class DataUsed:
+    """The data some of a sweep's trials compute from, as this process finds it: what it is, its identity by
+    content, and what loading it warned about (a fallback)."""
+
+    summary: str
+    identity: str
+    warnings: list[str]
 
 
 @dataclass
 class Plan:
-    """A sweep's trials, and the records of those an earlier run finished (ok or diverged: both would repeat)."""
+    """A sweep's trials, the records of those an earlier run finished (ok or diverged: both would repeat), the data
+    the trials use, and why records found were not reused."""
 
     grid: Grid
     trials: list[Trial]
     finished: dict[str, TrialRecord]
+    data: list[DataUsed] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> list[Trial]:
@@ -262,15 +275,75 @@ class Plan:
 
 def plan(grid: Grid, trials_folder: Path, fresh: bool = False) -> Plan:
     """The trials of ``grid``, with those already finished in ``trials_folder`` (none with ``fresh``). A failed
-    trial runs again; a record whose settings differ from the trial's is not trusted."""
+    trial runs again, and so does one whose record does not fit it (a warning names the file): other settings,
+    metrics missing or outside their range, or computed from other data than the trial would use now."""
     all_trials = trials(grid)
-    finished = {}
-    if not fresh:
-        for trial in all_trials:
-            found = read_trial(trials_folder / f"{trial.id}.json")
-            if found is not None and found.status != "failed" and found.settings == trial.settings:
-                finished[trial.id] = found
-    return Plan(grid, all_trials, finished)
+    identities = _data_identities(grid, all_trials)
+    found = Plan(grid, all_trials, {}, data=list({used.identity: used for used in identities.values()}.values()))
+    if fresh:
+        return found
+    for trial in all_trials:
+        path = trials_folder / f"{trial.id}.json"
+        record, problem = read_trial(path)
+        used = identities.get(trial.id)
+        problem = problem or (record and _misfit(grid, trial, record, used.identity if used else None))
+        if problem:
+            found.warnings.append(f"{problem}; running the trial again")
+        elif record is not None and record.status != "failed":
+            found.finished[trial.id] = record.model_copy(update={"swept": trial.swept})
+    return found
+
+
+def _data_identities(grid: Grid, all_trials: list[Trial]) -> dict[str, DataUsed]:
+    """The data each trial computes from, loaded here once per distinct dataset; none where the experiment uses no
+    data or this process cannot load it (a scheduler's workers may have data this machine lacks)."""
+    from nnlab.errors import NnlabError
+
+    load = grid.experiment.sweep.data
+    if load is None:
+        return {}
+    used: dict[str, DataUsed] = {}
+    by_data: dict[tuple[Any, ...], DataUsed | None] = {}
+    for trial in all_trials:
+        key = tuple(trial.settings.get(name) for name in ("dataset", "data_dir", "fallback"))
+        if key not in by_data:
+            try:
+                dataset = load(grid.experiment.settings(**{k: as_setting_value(v) for k, v in trial.settings.items()}))
+            except NnlabError:
+                by_data[key] = None
+            else:
+                warnings = [str(warning.render()) for warning in dataset.warnings]
+                by_data[key] = DataUsed(dataset.summary(), dataset.fingerprint(), warnings)
+        if (found := by_data[key]) is not None:
+            used[trial.id] = found
+    return used
+
+
+def _misfit(grid: Grid, trial: Trial, record: TrialRecord, identity: str | None) -> str | None:
+    """Why a finished record cannot stand for ``trial``, or None."""
+    name = f"trials/{trial.id}.json"
+    if record.trial != trial.id or record.settings != trial.settings:
+        return f"{name}: its settings are not the trial's"
+    if record.status == "failed":
+        return None
+    if identity is not None and record.data_identity and record.data_identity != identity:
+        return f"{name}: computed from other data ({record.data_identity}) than is here now ({identity})"
+    if record.status != "ok":
+        return None
+    for metric in grid.experiment.metrics:
+        value = record.metrics.get(metric.name)
+        if value is None:
+            if metric.main:
+                return f"{name}: status ok but no {metric.name}"
+            continue
+        high = metric.upper(trial.settings)
+        if (
+            not math.isfinite(value)
+            or (metric.low is not None and value < metric.low)
+            or (high is not None and value > high)
+        ):
+            return f"{name}: {metric.name} {value!r} is outside what it can be"
+    return None
 
 
 def record(grid: Grid, trial: Trial, outcome: dict[str, Any]) -> TrialRecord:
