@@ -63,6 +63,7 @@ def test_a_moons_race_eliminates_the_worse_setting_with_fewer_trials(tmp_path, n
     rows = list(csv.DictReader((out / "sweep" / "moons" / "trials.csv").open()))
     assert len(rows) == race["trials_run"] == len(list((out / "sweep" / "moons" / "trials").glob("*.json")))
     assert f"ran {race['trials_run']} of 20 trials" in done.stdout and "eliminated after 3 seeds" in done.stdout
+    assert "eliminated after 3 seeds" in (out / "index.html").read_text()
     again = nnlab(nnlab_command, *RACE, "--workers", "2", "--out", str(out))  # resume: nothing left to run
     assert again.returncode == 0 and f"{race['trials_run']} finished earlier" in again.stdout
     assert race_of(out) == race
@@ -71,14 +72,14 @@ def test_a_moons_race_eliminates_the_worse_setting_with_fewer_trials(tmp_path, n
 @pytest.mark.cluster
 @pytest.mark.slow
 def test_ctrl_c_mid_race_resumes_to_the_same_decisions(tmp_path, nnlab_command, spawn):
-    grid = ["moons", "iters=2000", "hidden=1,50", "seed=0-9", "--race", "--workers", "2"]
+    grid = ["moons", "iters=6000", "hidden=1,50", "seed=0-9", "--race", "--workers", "2"]
     whole = nnlab(nnlab_command, *grid, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "out"
     process = spawn(
         [*nnlab_command, "sweep", *grid, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    wait_for_files(out / "sweep" / "moons" / "trials", "*.json", count=2)
+    wait_for_files(out / "sweep" / "moons" / "trials", "*.json", count=1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "run the same command again to resume" in stderr
@@ -123,6 +124,8 @@ def test_until_ci_adds_seeds_until_the_interval_is_narrow_enough(tmp_path, nnlab
             assert (high - low) / 2 <= 0.03
     assert precision["trials_run"] == sum(entry["seeds"] for entry in precision["groups"]) < 40
     assert f"ran {precision['trials_run']} of 40 trials" in done.stdout
+    page = (out / "index.html").read_text()
+    assert "95% half-width is at most 0.03" in page
 
 
 def test_race_summary_keys_are_what_the_issue_promises():

@@ -76,6 +76,8 @@ def sweep_section(summary: SweepSummary, files: list[str]) -> str:
     ]
     if summary.race is not None:
         parts.append(html_table(tables.race_table(summary)))
+    if summary.precision is not None:
+        parts.append(html_table(tables.precision_table(summary)))
     for group in summary.groups:
         parts.append(html_table(tables.sweep_group_table(summary, group)))
         if experiment is not None and experiment.sweep.group_tables is not None:
