@@ -391,6 +391,14 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             f" (it was {self.lr_:g})",
         )
 
+    def check_learned(self, accuracy: float, labels: np.ndarray, class_count: int) -> None:
+        """Raise TrainingDiverged if the fitted model learned nothing (learned_nothing): ``accuracy`` on the training
+        images whose labels are ``labels``, and its last epoch's loss. Not part of fit: such a fit is not an error
+        to scikit-learn, but it is not a result to keep or average."""
+        problem = learned_nothing(self.model, accuracy, labels, self.history_[-1]["loss"], class_count, self.lr_)
+        if problem is not None:
+            raise problem
+
     # ------------------------------------------------------------------------------------------- inference
 
     def _check_fitted(self) -> None:

@@ -207,14 +207,8 @@ LEARNED_SAMPLE = 2500  # training images a model trained here is checked on (the
 
 def _check_learned(classifier: Any, dataset: Dataset) -> None:
     """Raise TrainingDiverged if the model trained here ended no better than chance on its training images."""
-    from nnlab.classifier import learned_nothing
-
     images, labels = dataset.train_images[:LEARNED_SAMPLE], dataset.train_labels[:LEARNED_SAMPLE]
-    accuracy = float(np.mean(classifier.predict(images) == labels))
-    loss = classifier.history_[-1]["loss"]
-    problem = learned_nothing(classifier.model, accuracy, labels, loss, len(dataset.classes), classifier.lr_)
-    if problem is not None:
-        raise problem
+    classifier.check_learned(float(np.mean(classifier.predict(images) == labels)), labels, len(dataset.classes))
 
 
 def run_confidence(

@@ -52,12 +52,13 @@ def run_sweep(
     from nnlab.sweep.cluster import default_workers, run
 
     trials_folder = prepare_output_dir(sweep_folder(settings.out, plan.grid.command) / "trials")
-    written = 0
+    # Noted before each write: a Ctrl-C can land between a file's rename into place and anything after it, so what
+    # was kept is counted from the files there, not from a counter.
+    writing: list[str] = []
 
     def keep(record: schema.TrialRecord) -> None:
-        nonlocal written
+        writing.append(record.trial)
         write_json_atomic(trials_folder / f"{record.trial}.json", record.data())
-        written += 1
         if on_record is not None:
             on_record(record)
 
@@ -65,6 +66,7 @@ def run_sweep(
         workers = settings.workers or default_workers()
         return run(plan, settings.scheduler, workers, keep, meanwhile=_prepare_summary, schedule=schedule)
     except KeyboardInterrupt as interrupt:
+        written = sum((trials_folder / f"{trial}.json").exists() for trial in writing)
         kept = f"kept the {written} trials finished in {trials_folder}; run the same command again to resume"
         raise Stopped.from_interrupt(interrupt, kept if written else "") from None
 

@@ -24,7 +24,6 @@ ScheduleName = Literal["onecycle", "constant"]
 PrecisionName = Literal["auto", "fp32", "bf16"]
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 
-
 MAX_SEED = 2**32 - 1  # NumPy's RandomState, which the moons data uses, takes seeds below 2**32
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab import report
 from nnlab.experiment import Experiment, Metric, Outcome, Section, SweepPlan
-from nnlab.experiments.mnist import warm_up_torch
+from nnlab.experiments.mnist import trial_data, warm_up_torch
 from nnlab.models import MODEL_NAMES, model_spec
 from nnlab.settings import ConfidenceSettings
 from nnlab.tables import Column, Table, plus_minus
@@ -202,12 +202,6 @@ def section(metrics: ConfidenceMetrics, files: list[str]) -> str:
     )
 
 
-def _trial_data(settings: Any) -> Any:
-    from nnlab.trials import worker_dataset
-
-    return worker_dataset(settings)
-
-
 def trial(settings: ConfidenceSettings) -> Outcome:
     """One sweep trial: train the model, analyse it, count the digits among the most and least confident."""
     from nnlab.confidence import run_confidence
@@ -284,7 +278,7 @@ EXPERIMENT = Experiment(
         cost=lambda s: model_spec(s["model"]).cost * s["epochs"],
         not_swept={"checkpoint": "each trial trains its own model"},
         warm_up=warm_up_torch,
-        data=_trial_data,
+        data=trial_data,
         group_tables=digits_table,
         figure_panel=digits_panel,
     ),

@@ -246,7 +246,8 @@ def _section(folder: str) -> Callable[[MnistMetrics, list[str]], str]:
     return render
 
 
-def _trial_data(settings: Any) -> Any:
+def trial_data(settings: Any) -> Any:
+    """The dataset a trial with ``settings`` trains on, loaded once per process (the sweep's data hook)."""
     from nnlab.trials import worker_dataset
 
     return worker_dataset(settings)
@@ -300,7 +301,7 @@ EXPERIMENT = Experiment(
         cost=lambda s: model_spec(s["models"][0]).cost * s["epochs"],
         aliases={"model": "models"},
         warm_up=warm_up_torch,
-        data=_trial_data,
+        data=trial_data,
     ),
     folders=(FOLDER, PARTIAL),
     describe=describe,

@@ -9,10 +9,11 @@ values at each seed alone, in the seeds' order, so a rerun with the same records
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from nnlab.errors import ConfigError
 from nnlab.experiment import Metric
@@ -20,18 +21,14 @@ from nnlab.schema import Interval, PrecisionGroup, PrecisionSummary, RaceGroup, 
 from nnlab.settings import StatisticsSettings
 from nnlab.sweep.grid import Grid, Trial
 from nnlab.sweep.race import Observation, RaceState, Rules, decide
+from nnlab.sweep.summary import interval_of
 
 
-class Schedule(Protocol):
+class Schedule:
+    """Which trials to run as results arrive, and what it adds to the summary and to the sweep's first line."""
+
     def wanted(self, records: dict[str, TrialRecord]) -> list[Trial]:
         """The trials that should have run, or be running now, given the records there are."""
-        ...
-
-
-class Adaptive:
-    """A schedule with what it adds to the summary and to the sweep's first line."""
-
-    def wanted(self, records: dict[str, TrialRecord]) -> list[Trial]:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -61,7 +58,7 @@ def check_statistics(grid: Grid, settings: StatisticsSettings) -> None:
         )
 
 
-def schedule_of(grid: Grid, trials: Sequence[Trial], settings: StatisticsSettings, workers: int) -> Adaptive | None:
+def schedule_of(grid: Grid, trials: Sequence[Trial], settings: StatisticsSettings, workers: int) -> Schedule | None:
     """The schedule the settings ask for: a race, adaptive precision, or None (every trial of the grid)."""
     if settings.race:
         return Race(
@@ -141,7 +138,7 @@ class Board:
         return sum(trial.id in records for trial in self.rows[row])
 
 
-class Race(Adaptive):
+class Race(Schedule):
     """``--race``: the seeds are rounds; groups shown worse than the leader get no further seeds."""
 
     def __init__(self, board: Board, metric: Metric, min_seeds: int, alpha: float, workers: int) -> None:
@@ -193,15 +190,15 @@ class Race(Adaptive):
         )
 
 
-def half_width(values: list[float], interval: Interval) -> float | None:
-    """Half the width of the 95% interval of the mean of ``values`` (None where there is no interval)."""
-    from nnlab.sweep.summary import interval_of
-
-    found, _ = interval_of(values, interval)
+@functools.lru_cache(maxsize=4096)
+def half_width(values: tuple[float, ...], interval: Interval) -> float | None:
+    """Half the width of the 95% interval of the mean of ``values`` (None where there is no interval). Cached:
+    --until-ci asks again for every group's seeds as each trial finishes, and a bootstrap takes milliseconds."""
+    found, _ = interval_of(list(values), interval)
     return None if found is None else (found[1] - found[0]) / 2
 
 
-class Precision(Adaptive):
+class Precision(Schedule):
     """``--until-ci W``: each group gets seeds from the list, in order, until the metric's 95% half-width over them
     is at most W (first checked at ``min_seeds``) or the list runs out."""
 
@@ -218,7 +215,7 @@ class Precision(Adaptive):
         for count in range(self.min_seeds, self.board.seeds + 1):
             if any(obs is None for obs in observations[:count]):
                 return count, False, reached
-            values = [obs.value for obs in observations[:count] if obs.usable]
+            values = tuple(obs.value for obs in observations[:count] if obs.usable)
             reached = half_width(values, self.interval)  # type: ignore[arg-type]
             if reached is not None and reached <= self.width:
                 return count, True, reached

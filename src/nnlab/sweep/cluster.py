@@ -123,6 +123,11 @@ def batches(grid: Grid, pending: list[Trial], workers: int) -> list[list[Trial]]
     return [ordered[start : start + size] for start in range(0, len(ordered), size)]
 
 
+def failed_outcome(error: BaseException) -> dict[str, object]:
+    """What a trial returns when its task raised on the cluster (its workers kept dying, say)."""
+    return {"status": "failed", "reason": f"{type(error).__name__}: {first_line(error)}", "seconds": 0.0}
+
+
 def results(
     client: Client, grid: Grid, pending: list[Trial], meanwhile: Callable[[], object] | None = None
 ) -> Iterator[tuple[Trial, TrialRecord]]:
@@ -151,8 +156,7 @@ def results(
         for future, outcome in as_completed(futures, with_results=True, raise_errors=False):
             batch = futures[future]
             if isinstance(outcome, BaseException):
-                reason = f"{type(outcome).__name__}: {first_line(outcome)}"
-                outcome = [{"status": "failed", "reason": reason, "seconds": 0.0} for _ in batch]
+                outcome = [failed_outcome(outcome) for _ in batch]
             for trial, result in zip(batch, outcome):
                 yield trial, record(grid, trial, result)
     finally:
@@ -179,7 +183,7 @@ def scheduled(
     seeds = list(grid.axes["seed"])
     running: dict[str, Future] = {}
     trial_of: dict[Future, Trial] = {}
-    queue = as_completed()
+    queue = as_completed(with_results=True, raise_errors=False)
 
     def top_up() -> None:
         wanted = schedule.wanted(records)
@@ -205,16 +209,12 @@ def scheduled(
         top_up()
         if meanwhile is not None:
             meanwhile()
-        for future in queue:
+        for future, outcome in queue:
             trial = trial_of.pop(future)
             if running.get(trial.id) is not future:
                 continue  # cancelled: no longer wanted
             del running[trial.id]
-            try:
-                outcome = future.result()[0]
-            except Exception as exc:
-                outcome = {"status": "failed", "reason": f"{type(exc).__name__}: {first_line(exc)}", "seconds": 0.0}
-            result = record(grid, trial, outcome)
+            result = record(grid, trial, failed_outcome(outcome) if isinstance(outcome, BaseException) else outcome[0])
             records[trial.id] = result
             yield trial, result
             top_up()

@@ -312,7 +312,7 @@ def _data_identities(grid: Grid, all_trials: list[Trial]) -> dict[str, DataUsed]
             except NnlabError:
                 by_data[key] = None
             else:
-                warnings = [str(warning.render()) for warning in dataset.warnings]
+                warnings = [warning.render() for warning in dataset.warnings]
                 by_data[key] = DataUsed(dataset.summary(), dataset.fingerprint(), warnings)
         if (found := by_data[key]) is not None:
             used[trial.id] = found
