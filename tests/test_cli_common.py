@@ -128,8 +128,8 @@ def test_a_signal_during_an_import_is_delivered_right_after_it(tmp_path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     import slow_module
 
-    assert commandline._inside_an_import(slow_module.FRAME)
-    assert not commandline._inside_an_import(sys._getframe())
+    assert commandline._where_an_exception_is_lost(slow_module.FRAME)
+    assert not commandline._where_an_exception_is_lost(sys._getframe())
     scheduled = []
 
     class Timer:
@@ -146,6 +146,31 @@ def test_a_signal_during_an_import_is_delivered_right_after_it(tmp_path, monkeyp
         commandline._stop(signal.SIGTERM, sys._getframe())
     assert stopped.value.terminated
     del sys.modules["slow_module"]
+
+
+def test_a_signal_in_a_finalizer_is_delivered_again_not_lost():
+    # A Dask future's __del__ was where a sweep's Ctrl-C went: Python prints "Exception ignored" and goes on.
+    import gc
+    import sys
+    import weakref
+
+    frames = []
+
+    class Collected:
+        def __del__(self):
+            frames.append(sys._getframe())
+
+    Collected()
+    gc.collect()
+
+    class Target:
+        pass
+
+    target = Target()
+    weakref.finalize(target, lambda: frames.append(sys._getframe()))
+    del target
+    gc.collect()
+    assert len(frames) == 2 and all(commandline._where_an_exception_is_lost(frame) for frame in frames)
 
 
 def test_an_index_that_cannot_be_written_is_a_warning_not_a_failure(tmp_path, monkeypatch):

@@ -31,9 +31,10 @@ def nnlab(nnlab_command, *args, env=None):
 
 
 def wait_for_files(folder: Path, pattern: str, count: int = 1, timeout: float = 120.0) -> list[Path]:
-    """Wait until ``count`` files matching ``pattern`` exist in ``folder`` (they appear as trials finish)."""
+    """Wait until ``count`` files matching ``pattern`` exist in ``folder`` (they appear as trials finish; a hidden
+    temporary file being written does not count)."""
     deadline = time.monotonic() + timeout
-    while len(found := sorted(folder.glob(pattern))) < count:
+    while len(found := sorted(path for path in folder.glob(pattern) if not path.name.startswith("."))) < count:
         assert time.monotonic() < deadline, f"only {len(found)} of {count} {pattern} in {folder}"
         time.sleep(0.02)
     return found

@@ -95,18 +95,23 @@ def _stopped(exc: KeyboardInterrupt) -> int:
     return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
 
 
-def _inside_an_import(frame: FrameType | None) -> bool:
+def _where_an_exception_is_lost(frame: FrameType | None) -> bool:
+    """Inside an import (an extension module's initialisation can swallow the exception and leave a half-imported
+    module) or a finalizer (``__del__``, a weakref callback: Python prints "Exception ignored" and goes on)."""
     while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__":
+            return True
+        if code.co_name == "__call__" and code.co_filename.endswith("weakref.py"):
             return True
         frame = frame.f_back
     return False
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C and SIGTERM: raise Stopped, except inside an import, where an extension module's initialisation can
-    swallow the exception (and leave a half-imported module): then deliver the signal again just after."""
-    if _inside_an_import(frame):
+    """Ctrl-C and SIGTERM: raise Stopped, except where the exception would be lost (an import, a finalizer such
+    as a Dask future's ``__del__``): then deliver the signal again just after."""
+    if _where_an_exception_is_lost(frame):
         retry = threading.Timer(0.05, os.kill, (os.getpid(), signum))
         retry.daemon = True
         retry.start()

@@ -89,12 +89,13 @@ def temporary_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _removed_on_failure(tmp: Path, path: Path) -> Iterator[None]:
+def _removed_on_failure(temporaries: list[Path], path: Path) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        for tmp in temporaries:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         if isinstance(exc, OSError):  # a full disk, a folder removed mid-run, ...
             raise _write_failure(path, exc) from None
         raise
@@ -102,13 +103,16 @@ def _removed_on_failure(tmp: Path, path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on failure removed."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on failure (Ctrl-C
+    included) removed."""
     path = Path(path)
-    tmp = temporary_path(path)
-    with _removed_on_failure(tmp, path):
-        yield tmp
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+    created: list[Path] = []
+    with _removed_on_failure(created, path):
+        with signals_held():  # a stop between creating the file and noting it here would leave it behind
+            created.append(temporary_path(path))
+        yield created[0]
+        os.chmod(created[0], _FILE_MODE)
+        os.replace(created[0], path)
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -218,16 +222,16 @@ class OutputSet:
         """A temporary file to write ``name`` into (created empty, replaced if asked for again)."""
         if name in self._staged:
             self._staged.pop(name).unlink(missing_ok=True)
-        tmp = temporary_path(self.final(name))
-        self._staged[name] = tmp
-        return tmp
+        with signals_held():  # noted before a stop can land, so that discard() removes it
+            self._staged[name] = temporary_path(self.final(name))
+        return self._staged[name]
 
     @contextlib.contextmanager
     def writing(self, name: str) -> Iterator[Path]:
         """``path(name)``, turning a failed write (a full disk) into OutputError and forgetting the file."""
         tmp = self.path(name)
         try:
-            with _removed_on_failure(tmp, self.final(name)):
+            with _removed_on_failure([tmp], self.final(name)):
                 yield tmp
         except BaseException:
             self._staged.pop(name, None)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from nnlab import schema
 from nnlab.errors import Stopped
-from nnlab.files import OutputSet, prepare_output_dir, write_json_atomic
+from nnlab.files import OutputSet, prepare_output_dir, remove_temporary_files, write_json_atomic
 from nnlab.settings import SweepSettings
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def run_sweep(
     from nnlab.sweep.cluster import default_workers, run
 
     trials_folder = prepare_output_dir(sweep_folder(settings.out, plan.grid.command) / "trials")
+    remove_temporary_files(trials_folder)  # what a killed run (kill -9, power loss) was writing; we hold the lock
     # Noted before each write: a Ctrl-C can land between a file's rename into place and anything after it, so what
     # was kept is counted from the files there, not from a counter.
     writing: list[str] = []
@@ -67,7 +68,8 @@ def run_sweep(
         return run(plan, settings.scheduler, workers, keep, meanwhile=_prepare_summary, schedule=schedule)
     except KeyboardInterrupt as interrupt:
         written = sum((trials_folder / f"{trial}.json").exists() for trial in writing)
-        kept = f"kept the {written} trials finished in {trials_folder}; run the same command again to resume"
+        trials = "the trial" if written == 1 else f"the {written} trials"
+        kept = f"kept {trials} finished in {trials_folder}; run the same command again to resume"
         raise Stopped.from_interrupt(interrupt, kept if written else "") from None
 
 
