@@ -11,12 +11,15 @@ import pytest
 from nnlab.errors import OutputError
 from nnlab.files import (
     FileKind,
+    FileTooLargeError,
+    NotAFileError,
     OutputSet,
     PathKind,
     atomic_path,
     file_kind,
     output_lock,
     prepare_output_dir,
+    read_file,
     signals_held,
     why_not,
     write_json_atomic,
@@ -191,3 +194,38 @@ def test_file_kinds(tmp_path):
     assert why_not(PathKind(FileKind.FIFO), "file") == "is a FIFO, not a file"
     assert why_not(PathKind(FileKind.MISSING), "folder") == "no such folder"
     assert why_not(file_kind(tmp_path / "f" / "x"), "file") == "no such file (a part of the path is a file)"
+
+
+def test_one_reader_refuses_what_is_not_a_file_at_once_and_bounds_the_rest(tmp_path):
+    os.mkfifo(tmp_path / "fifo")  # opening it for reading would wait for a writer for ever
+    with pytest.raises(NotAFileError, match="is a FIFO, not a file"):
+        read_file(tmp_path / "fifo", 10)
+    with pytest.raises(NotAFileError, match="is a folder, not a file"):
+        read_file(tmp_path, 10)
+    with pytest.raises(NotAFileError, match="is a device, not a file"):
+        read_file("/dev/zero", 10)  # never ends
+    (tmp_path / "f").write_bytes(b"x" * 11)
+    assert read_file(tmp_path / "f", 11) == b"x" * 11
+    with pytest.raises(FileTooLargeError, match="larger than 10 bytes"):
+        read_file(tmp_path / "f", 10)
+    with pytest.raises(FileNotFoundError):
+        read_file(tmp_path / "none", 10)
+
+
+def test_a_stop_while_a_file_is_created_leaves_no_temporary(tmp_path, monkeypatch):
+    # The stop lands just after the temporary file is created: it is delivered once the file is noted for removal.
+    from nnlab import files
+
+    real = files.temporary_path
+
+    def then_stopped(path):
+        created = real(path)
+        signal.raise_signal(signal.SIGINT)
+        return created
+
+    monkeypatch.setattr(files, "temporary_path", then_stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_json_atomic(tmp_path / "record.json", {"a": 1})
+    with pytest.raises(KeyboardInterrupt), OutputSet(tmp_path, _owned) as outputs:
+        outputs.path("new.txt")
+    assert list(tmp_path.iterdir()) == []

@@ -62,6 +62,46 @@ def test_a_damaged_metrics_file_is_left_out_with_a_warning(moons_run, content, p
     assert again.exit_code == 0 and "Two moons" in (moons_run / "index.html").read_text()
 
 
+def test_a_fifo_where_a_summary_belongs_is_left_out_not_waited_on(moons_run):
+    folder = moons_run / "sweep" / "moons"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "summary.json")
+    page, warnings = write_index(moons_run)
+    assert warnings == [f"{folder / 'summary.json'}: is a FIFO, not a file; left out of index.html"]
+    assert "Two moons" in page.read_text()
+
+
+@pytest.fixture
+def sweep_run(tmp_path):
+    done = runner.invoke(app, ["sweep", "moons", "seed=0-2", "hidden=10,50", "iters=50", "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    return tmp_path
+
+
+@pytest.mark.cluster
+def test_a_summary_that_fits_the_schema_but_not_itself_never_blocks_a_command(sweep_run, monkeypatch):
+    path = sweep_run / "sweep" / "moons" / "summary.json"
+    summary = json.loads(path.read_text())
+    del summary["groups"][0]["metrics"]["accuracy"]  # the case: a group without a declared metric
+    path.write_text(json.dumps(summary))
+    page, warnings = write_index(sweep_run)
+    assert warnings == [] and "Sweep of moons" in page.read_text()
+    summary["groups"][1]["metrics"]["error"]["ci95"] = []  # an interval is two numbers: the schema says so
+    path.write_text(json.dumps(summary))
+    _, warnings = write_index(sweep_run)
+    assert len(warnings) == 1 and "groups.1.metrics.error.ci95" in warnings[0]
+
+    def contradiction(summary):
+        raise KeyError("accuracy")
+
+    monkeypatch.setattr("nnlab.tables.sweep_comparisons_table", contradiction)
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"groups": summary["groups"][:1]}))
+    assert runner.invoke(app, ["moons", "--iters", "2", "--out", str(sweep_run)]).exit_code == 0
+    page, warnings = write_index(sweep_run)
+    assert warnings == [f"{path}: cannot be shown (KeyError: 'accuracy'); left out of index.html"]
+    assert "Two moons" in page.read_text() and "Sweep of moons" not in page.read_text()
+
+
 def test_file_names_are_escaped(moons_run):
     hostile = 'a" onmouseover="alert(1).png'
     (moons_run / "moons" / hostile).write_bytes(b"")

@@ -1,6 +1,7 @@
 """sweep.py without a cluster: the grid, trial ids, resuming, batching and the summary's statistics."""
 
 import json
+import os
 
 import pytest
 
@@ -168,6 +169,16 @@ def test_a_record_that_does_not_fit_its_trial_is_rerun_with_a_warning_naming_it(
     found = plan(grid, tmp_path)
     assert list(found.finished) == [second.id]
     assert len(found.warnings) == 1 and problem in found.warnings[0] and first.id in found.warnings[0]
+
+
+def test_a_fifo_where_a_record_belongs_is_rerun_not_waited_on(tmp_path):
+    grid = parse_grid("moons", ["seed=0-1"])
+    first, second = trials(grid)
+    os.mkfifo(tmp_path / f"{first.id}.json")
+    (tmp_path / f"{second.id}.json").write_text(json.dumps(_record(second, accuracy=1.0, error=0.0).data()))
+    found = plan(grid, tmp_path)
+    assert list(found.finished) == [second.id]
+    assert len(found.warnings) == 1 and f"{first.id}.json: is a FIFO, not a file" in found.warnings[0]
 
 
 def test_a_record_without_its_swept_values_takes_the_trials(tmp_path):

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from nnlab.declarations import check_params
 from nnlab.devices import memory_format, resolve_device
 from nnlab.errors import CheckpointError, ConfigError, Name, TrainingDiverged, first_line
-from nnlab.files import file_kind, why_not
+from nnlab.files import describe_os_error, file_kind, open_file, why_not
 from nnlab.networks import build_model
 from nnlab.schema import CheckpointHeader, first_problem
 from nnlab.settings import ClassifierParams
@@ -82,7 +82,12 @@ def _load(path: Path) -> dict[str, Any]:
     if size > MAX_CHECKPOINT_BYTES:
         raise CheckpointError(f"checkpoint {path}: {size} bytes, too large to be an nnlab checkpoint")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        handle = open_file(path)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path}: cannot read it ({describe_os_error(exc)})") from None
+    try:
+        with handle:
+            checkpoint = torch.load(handle, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for foreign or damaged files
         raise CheckpointError(
             f"checkpoint {path}: not a readable weights file ({first_line(exc, 100)})", RETRAIN

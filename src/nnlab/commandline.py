@@ -108,9 +108,13 @@ def _where_an_exception_is_lost(frame: FrameType | None) -> bool:
     return False
 
 
+_signals_received: list[int] = []  # for a stop that typer caught and turned into a bare exit code 130
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C and SIGTERM: raise Stopped, except where the exception would be lost (an import, a finalizer such
     as a Dask future's ``__del__``): then deliver the signal again just after."""
+    _signals_received.append(signum)
     if _where_an_exception_is_lost(frame):
         retry = threading.Timer(0.05, os.kill, (os.getpid(), signum))
         retry.daemon = True
@@ -178,7 +182,8 @@ class NnlabGroup(TyperGroup):
         except Exception as exc:
             _crash(exc)
         if code == EXIT_INTERRUPTED:  # typer turned a Ctrl-C outside the settings commands into exit code 130
-            _stopped(KeyboardInterrupt())
+            terminated = bool(_signals_received) and _signals_received[-1] == signal.SIGTERM
+            sys.exit(_stopped(Stopped(terminated=terminated)))
         sys.exit(code if isinstance(code, int) else 0)
 
 

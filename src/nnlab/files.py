@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from nnlab.errors import Name, OutputError
 
@@ -303,8 +303,7 @@ class OutputSet:
 
 def _holder_text(folder: Path) -> str:
     try:
-        with open(folder / LOCK_HOLDER_NAME, "rb") as handle:
-            holder = json.loads(handle.read(4096))
+        holder = json.loads(read_file(folder / LOCK_HOLDER_NAME, 4096))
         return f"'{holder['command']}' (process {int(holder['pid'])}, since {holder['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another nnlab run"
@@ -379,6 +378,14 @@ class PathKind:
         return self.kind is FileKind.MISSING
 
 
+_KINDS = (
+    (stat.S_ISREG, FileKind.FILE),
+    (stat.S_ISDIR, FileKind.FOLDER),
+    (stat.S_ISFIFO, FileKind.FIFO),
+    (stat.S_ISSOCK, FileKind.SOCKET),
+)
+
+
 def file_kind(path: Path) -> PathKind:
     """What is at ``path`` (a file, a folder, nothing, a FIFO...), without following into it or opening it; a path
     that cannot be looked at (a name too long, no permission) says why."""
@@ -390,15 +397,46 @@ def file_kind(path: Path) -> PathKind:
         return PathKind(FileKind.MISSING, "a part of the path is a file")
     except OSError as exc:
         return PathKind(FileKind.UNREADABLE, describe_os_error(exc))
-    for test, kind in (
-        (stat.S_ISREG, FileKind.FILE),
-        (stat.S_ISDIR, FileKind.FOLDER),
-        (stat.S_ISFIFO, FileKind.FIFO),
-        (stat.S_ISSOCK, FileKind.SOCKET),
-    ):
+    for test, kind in _KINDS:
         if test(mode):
             return PathKind(kind)
     return PathKind(FileKind.DEVICE)
+
+
+class NotAFileError(OSError):
+    """What was opened for reading is not a regular file: a FIFO, a device, a socket or a folder."""
+
+
+class FileTooLargeError(OSError):
+    """A file is larger than its reader allows."""
+
+
+def open_file(path: Path) -> BinaryIO:
+    """Open the regular file at ``path`` for reading. Anything else there is refused at once, never read: opening a
+    FIFO waits for a writer for ever, and a device never ends. Every reader of nnlab's inputs and output folder
+    opens files here. Raises FileNotFoundError, :class:`NotAFileError` (its strerror says what is there) or another
+    OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: a FIFO opens without a writer
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((kind for test, kind in _KINDS if test(mode)), FileKind.DEVICE)
+            raise NotAFileError(errno.EINVAL, f"is a {kind.value}, not a file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at ``path`` (see :func:`open_file`), at most ``limit`` of them: a larger file
+    raises :class:`FileTooLargeError` after reading ``limit + 1`` bytes, so memory stays bounded."""
+    with open_file(path) as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise FileTooLargeError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+    return raw
 
 
 def why_not(kind: PathKind, wanted: str) -> str:

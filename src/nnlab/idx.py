@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 
 from nnlab.errors import DataError, Message
-from nnlab.files import describe_os_error, file_kind, why_not
+from nnlab.files import describe_os_error, file_kind, open_file, why_not
 
 IMAGE_SIDE = 28
 # Every MNIST-format data set nnlab knows has at most 70000 images a split; QMNIST's largest has 120000. A header
@@ -127,7 +127,7 @@ def parse_idx(raw: bytes, where: str, kind: str) -> np.ndarray:
 def _gzip_trailer(path: Path) -> tuple[int, int] | None:
     """The CRC-32 and the size mod 2**32 of the data a gzip file holds, from its last 8 bytes."""
     try:
-        with open(path, "rb") as handle:
+        with open_file(path) as handle:
             handle.seek(-8, os.SEEK_END)
             crc, size = struct.unpack("<II", handle.read(8))
     except OSError:
@@ -141,7 +141,7 @@ def read_idx_file(path: Path, kind: str) -> np.ndarray:
     if not what.is_file:
         raise DataError(f"{path}: {why_not(what, 'file')}; put the IDX file there")
     try:
-        with open(path, "rb") as handle:
+        with open_file(path) as handle:
             compressed = handle.read(2) == b"\x1f\x8b"
             handle.seek(0)
             return read_idx(handle, str(path), kind, None if compressed else os.fstat(handle.fileno()).st_size)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from nnlab import registry, tables
+from nnlab.errors import first_line
 from nnlab.files import write_text_atomic
 from nnlab.pages import figure, html_table, link, text
 from nnlab.schema import Record, SweepSummary, read_record
@@ -105,8 +106,14 @@ def _sections(out: Path, files: list[str]) -> tuple[list[str], list[str]]:
         found, problem = _section_record(out / relative, record)
         if problem:
             warnings.append(problem)
-        if found is not None:
+        if found is None:
+            continue
+        try:
             sections.append(render(found, files))
+        except Exception as exc:  # a file that fits the schema yet contradicts itself never blocks a command
+            warnings.append(
+                f"{out / relative}: cannot be shown ({type(exc).__name__}: {first_line(exc)}); left out of index.html"
+            )
     return sections, warnings
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from nnlab import registry
 from nnlab.declarations import Settings, SettingsT, as_setting_value, check, unknown_message
 from nnlab.errors import ConfigError, Name, Preset
+from nnlab.files import FileTooLargeError, NotAFileError, read_file
 from nnlab.settings import SweepSettings
 
 if sys.version_info >= (3, 11):
@@ -33,18 +34,19 @@ def sections() -> dict[str, type[Settings]]:
 def _read_preset(path: Path) -> dict[str, Any]:
     where = Name("config")
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_PRESET_BYTES + 1)
+        raw = read_file(path, MAX_PRESET_BYTES)
+    except FileTooLargeError:
+        raise ConfigError(
+            where, f" {path}: larger than {MAX_PRESET_BYTES} bytes; a preset is a short TOML file"
+        ) from None
+    except NotAFileError as exc:
+        raise ConfigError(where, f" {path}: {exc.strerror}; pass a TOML file") from None
     except FileNotFoundError:
         raise ConfigError(where, f" {path}: no such file; pass an existing TOML file (see configs/)") from None
-    except IsADirectoryError:
-        raise ConfigError(where, f" {path}: is a folder, not a TOML file") from None
     except OSError as exc:
         raise ConfigError(
             where, f" {path}: cannot read it ({exc.strerror or exc}); pass a readable TOML file"
         ) from None
-    if len(raw) > MAX_PRESET_BYTES:
-        raise ConfigError(where, f" {path}: larger than {MAX_PRESET_BYTES} bytes; a preset is a short TOML file")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -8,9 +8,11 @@ crashing whatever reads it. This module holds the records only: each experiment 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nnlab.files import FileTooLargeError, NotAFileError, read_file
 
 
 class Record(BaseModel):
@@ -208,11 +210,14 @@ class MetricDeclaration(Record):
     in_group_table: bool = True
 
 
+LowHigh = Annotated[list[float], Field(min_length=2, max_length=2)]  # (low, high)
+
+
 class MetricSummary(Record):
     n: int = Field(ge=0)  # values behind the numbers (a metric can be missing: zero_error_iteration, never)
     mean: float | None
     std: float | None
-    ci95: list[float] | None  # the 95% interval of the mean (Student t or BCa bootstrap); None where there is none
+    ci95: LowHigh | None  # the 95% interval of the mean (Student t or BCa bootstrap); None where there is none
     note: str = ""  # why there is no interval (n below the method's minimum), or that it passes the metric's range
     outside_range: bool = False  # the interval reaches past what the metric can take (never clipped)
 
@@ -234,7 +239,7 @@ class ComparisonSummary(Record):
     metric: str
     n_pairs: int = Field(ge=0)
     mean_difference: float | None  # a - b
-    ci95: list[float] | None
+    ci95: LowHigh | None
     p_value: float | None  # the paired t-test's, two-sided
     p_holm: float | None = None  # Holm-adjusted over the family: every comparison of this metric in the sweep
     family: int = Field(default=0, ge=0)  # comparisons in that family
@@ -312,14 +317,13 @@ def read_record(path: Path, record: type[RecordT], limit: int) -> tuple[RecordT 
     """The ``record`` in the JSON file at ``path``, read as hostile input (at most ``limit`` bytes): (record, None),
     (None, None) when there is no such file, or (None, what is wrong with it)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(limit + 1)
+        raw = read_file(path, limit)
     except FileNotFoundError:
         return None, None
+    except (NotAFileError, FileTooLargeError) as exc:
+        return None, f"{path}: {exc.strerror}"
     except OSError as exc:
         return None, f"{path}: cannot read it ({exc.strerror})"
-    if len(raw) > limit:
-        return None, f"{path}: larger than {limit} bytes"
     try:
         return record.model_validate_json(raw), None
     except ValidationError as exc:

