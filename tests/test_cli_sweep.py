@@ -56,7 +56,9 @@ def metrics_by_trial(folder: Path) -> dict[str, dict]:
         (["moons", "lr=0.1-0.2"], "only integer keys take ranges"),
         (["moons", "seed=0-999", "hidden=1-11"], "the grid has 11000 trials; a sweep runs at most 10000"),
         (["moons", "--workers", "0"], "--workers 0: must be an integer >= 1 and <= 1024"),
-        (["moons", "--scheduler", "not an address"], "--scheduler 'not an address': must be a scheduler address"),
+        (["moons", "--scheduler", "not an address"], "--scheduler 'not an address': must be a Dask scheduler address"),
+        (["moons", "--scheduler", "tcp://127.0.0.1:99999"], "(tcp, tls, ws or wss; a port from 1 to 65535)"),
+        (["moons", "--scheduler", "http://127.0.0.1:8787"], "must be a Dask scheduler address like tcp://host:8786"),
     ],
 )
 def test_a_bad_sweep_is_refused_before_anything_starts(tmp_path, args, message):
@@ -86,6 +88,42 @@ def test_an_unreachable_scheduler_is_one_line_within_seconds(tmp_path, monkeypat
     assert result.exit_code == 1 and elapsed < 1 + 2 + 50 * baseline, (elapsed, baseline)  # 1: CONNECT_SECONDS
     assert result.stderr.startswith("error: tcp://127.0.0.1:9: cannot reach the Dask scheduler (")
     assert result.stderr.count("\n") == 1 and "drop --scheduler" in result.stderr
+
+
+@pytest.fixture
+def web_server():
+    """A plain HTTP server on loopback (what a dashboard's port is), stopped after the test."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize(
+    ("scheme", "problem"),
+    [
+        ("tcp", "no Dask scheduler answered within 3 s (is it the scheduler's address, not its dashboard's?)"),
+        ("ws", "cannot reach the Dask scheduler (Non-websocket response)"),
+    ],
+)
+def test_a_web_server_is_no_scheduler_in_one_line_within_seconds(tmp_path, monkeypatch, web_server, scheme, problem):
+    # Dask's handshake with a web server waited for an answer for ever (tcp) or crashed (ws).
+    monkeypatch.setattr(sweep_module, "CONNECT_SECONDS", 1)
+    started = time.monotonic()
+    address = f"{scheme}://127.0.0.1:{web_server}"
+    result = runner.invoke(app, ["sweep", "moons", "--scheduler", address, "--out", str(tmp_path)])
+    assert result.exit_code == 1 and time.monotonic() - started < 15
+    assert result.stderr.startswith(f"error: {address}: {problem}; start one with") and result.stderr.count("\n") == 1
 
 
 @pytest.mark.cluster

@@ -234,6 +234,10 @@ class StatisticsSettings(Settings):
         return self
 
 
+PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"  # 1-65535
+SCHEDULER_ADDRESS = rf"^(?:(?:tcp|tls|ws|wss)://)?[^\s/]+:{PORT}$"  # the protocols a Dask client speaks as installed
+
+
 class SweepSettings(StatisticsSettings, ProgressSettings, OutputSettings):
     """Settings of ``nnlab sweep`` itself (the swept command's settings are its KEY=VALUES)."""
 
@@ -245,11 +249,11 @@ class SweepSettings(StatisticsSettings, ProgressSettings, OutputSettings):
         ge=1,
         le=MAX_WORKERS,
     )
-    scheduler: Annotated[str, Field(pattern=r"^([a-z]+://)?[^\s/]+:[0-9]+$", max_length=500)] | None = setting(
+    scheduler: Annotated[str, Field(pattern=SCHEDULER_ADDRESS, max_length=500)] | None = setting(
         None,
         "Address of a running Dask scheduler (tcp://host:8786) to run the trials on, instead of a local cluster.",
         default_text="a local cluster on this machine",
-        requirement="a scheduler address like tcp://host:8786",
+        requirement="a Dask scheduler address like tcp://host:8786 (tcp, tls, ws or wss; a port from 1 to 65535)",
     )
     fresh: bool = setting(False, "Run every trial again, ignoring the finished ones.")
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
     from nnlab.sweep.adaptive import Schedule
 
-CONNECT_SECONDS = 10
+CONNECT_SECONDS = 10  # to open the connection (Dask retries until then)
+HANDSHAKE_SECONDS = 2  # then for the scheduler to answer: within the 15 s README promises
 # Dask's scheduler and workers always listen for HTTP; the local cluster's serve no page at all (no dashboard, no
 # health or JSON routes) on a port of the system's choosing on loopback, so two sweeps at once never collide.
 LOCAL_CONFIG = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
@@ -56,15 +58,32 @@ def _local_cluster(workers: int, scratch: Path) -> object:
 
 
 def _remote_client(scheduler: str) -> Client:
+    """A client connected to ``scheduler`` within CONNECT_SECONDS plus a few, however the other end behaves: what
+    listens there may not be a Dask scheduler at all (a web server, a dashboard's port), and then Dask's handshake
+    waits for an answer for ever or fails in the comm layer's own terms."""
     from distributed import Client
 
-    try:
-        return Client(scheduler, timeout=CONNECT_SECONDS)
-    except (OSError, ValueError, TypeError) as exc:
+    advice = "start one with 'dask scheduler', or drop --scheduler to run here"
+    outcome: list[Client | BaseException] = []
+    answered = threading.Event()
+
+    def attempt() -> None:
+        try:
+            outcome.append(Client(scheduler, timeout=CONNECT_SECONDS))
+        except BaseException as exc:  # handed over to the thread that waits
+            outcome.append(exc)
+        answered.set()
+
+    # A daemon thread: one still waiting on a silent peer never keeps the process from ending.
+    threading.Thread(target=attempt, name="nnlab-connect", daemon=True).start()
+    if not answered.wait(CONNECT_SECONDS + HANDSHAKE_SECONDS):
         raise ClusterError(
-            f"{scheduler}: cannot reach the Dask scheduler ({first_line(exc)}); start one with "
-            "'dask scheduler', or drop --scheduler to run here"
-        ) from None
+            f"{scheduler}: no Dask scheduler answered within {CONNECT_SECONDS + HANDSHAKE_SECONDS} s (is it the "
+            f"scheduler's address, not its dashboard's?); {advice}"
+        )
+    if isinstance(outcome[0], BaseException):
+        raise ClusterError(f"{scheduler}: cannot reach the Dask scheduler ({first_line(outcome[0])}); {advice}")
+    return outcome[0]
 
 
 @contextlib.contextmanager
