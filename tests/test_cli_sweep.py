@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 from idx_helpers import write_idx_folder
-from processes import temporary_files
+from processes import temporary_files, wait_for_output
 from typer.testing import CliRunner
 
 from nnlab.cli import app
@@ -225,6 +226,67 @@ def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nn
     assert resumed.returncode == 0 and f"16 trials; {kept} finished earlier, running {16 - kept}" in resumed.stdout
 
 
+def processes_started_with(scratch: Path) -> list[psutil.Process]:
+    """Every process still alive whose TMPDIR is ``scratch``: the sweep's and everything it started."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("TMPDIR") == str(scratch) and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize(
+    ("stage", "signals", "code"),
+    [
+        ("starting", [signal.SIGTERM], 143),  # while the workers start
+        ("running", [signal.SIGTERM], 143),
+        ("running", [signal.SIGINT, signal.SIGINT], 130),  # a second Ctrl-C while the cluster is stopping
+    ],
+)
+def test_a_stopped_sweep_leaves_no_process_and_no_scratch_file(tmp_path, nnlab_command, spawn, stage, signals, code):
+    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    scratch.mkdir()
+    process = spawn(
+        [*nnlab_command, "sweep", "moons", "iters=5000", "seed=0-15", "--workers", "2", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
+    if stage == "starting":
+        wait_for_output(process, "on a local cluster of 2 workers")
+    else:
+        wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+    for signum in signals:
+        process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code and stderr.count("\n") == 1, stderr
+    assert stderr.startswith("error: terminated;" if code == 143 else "error: interrupted;")
+    assert processes_started_with(scratch) == [] and list(scratch.iterdir()) == [] and temporary_files(out) == []
+
+
+@pytest.mark.cluster
+def test_workers_end_by_themselves_when_their_client_is_killed(tmp_path, nnlab_command, spawn):
+    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    scratch.mkdir()
+    args = ["sweep", "moons", "iters=5000", "seed=0-15", "--workers", "2", "--out", str(out)]
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    process = spawn([*nnlab_command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+    workers = psutil.Process(process.pid).children(recursive=True)
+    assert len(workers) >= 2
+    process.kill()
+    process.wait()
+    _, alive = psutil.wait_procs(workers, timeout=60)  # they lose their scheduler and close
+    assert alive == []
+    [left] = scratch.iterdir()  # kill -9 leaves the scratch folder; the next sweep removes it
+    done = subprocess.run([*nnlab_command, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not left.exists() and list(scratch.iterdir()) == []
+
+
 @pytest.mark.cluster
 def test_failed_trials_are_recorded_the_rest_summarised_and_exit_1(tmp_path, nnlab_command):
     from nnlab.sweep.grid import parse_grid, trials
@@ -255,3 +317,17 @@ def test_failed_trials_are_recorded_the_rest_summarised_and_exit_1(tmp_path, nnl
             }
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.cluster
+def test_more_workers_than_cores_start_as_many_as_cores_with_a_warning(tmp_path):
+    from nnlab.sweep.cluster import default_workers
+
+    cores = default_workers()
+    result = runner.invoke(app, ["sweep", "moons", "seed=0-1", "iters=5", "--workers", "500", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"warning: --workers 500: more than the {cores} CPU cores here (each worker runs one trial at a time on one "
+        f"core); starting {cores}\n"
+    )
+    assert f"on a local cluster of {cores} workers" in result.stdout

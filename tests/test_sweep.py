@@ -264,3 +264,23 @@ def test_one_trial_per_group_has_no_interval():
     summary = summarise(grid, all_trials, records)
     assert summary.groups[0].metrics["accuracy"].ci95 is None and summary.groups[0].n == 1
     assert all(c.ci95 is None and c.p_value is None and c.n_pairs == 1 for c in summary.comparisons)
+
+
+def test_the_local_cluster_has_no_more_workers_than_cores_or_memory(monkeypatch):
+    import types
+
+    import psutil
+
+    from nnlab.sweep import cluster
+
+    monkeypatch.setattr(cluster, "default_workers", lambda: 2)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=3 << 30))
+    assert cluster.local_workers(None, 1 << 30) == (2, "")
+    assert cluster.local_workers(1, 1 << 30) == (1, "")
+    count, why = cluster.local_workers(500, 1 << 30)
+    assert count == 2 and why == "more than the 2 CPU cores here (each worker runs one trial at a time on one core)"
+    monkeypatch.setattr(cluster, "default_workers", lambda: 16)
+    count, why = cluster.local_workers(None, 1 << 30)
+    assert count == 3 and why == "the 3.0 GB of memory available hold about 3 workers of 1.0 GB each"
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=1 << 20))
+    assert cluster.local_workers(4, 1 << 30)[0] == 1  # always one

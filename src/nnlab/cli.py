@@ -90,12 +90,15 @@ def sweep(settings: SweepSettings, grid: Any) -> None:
     from nnlab.progress import SweepProgress
     from nnlab.running import finish
     from nnlab.sweep.adaptive import schedule_of
-    from nnlab.sweep.cluster import default_workers
+    from nnlab.sweep.cluster import local_workers
     from nnlab.sweep.grid import plan
     from nnlab.sweep.summary import summarise
 
     started = time.perf_counter()
-    workers = settings.workers or default_workers()
+    workers, fewer = local_workers(settings.workers, grid.experiment.sweep.worker_memory)
+    if fewer and settings.scheduler is None:
+        asked = f"--workers {settings.workers}" if settings.workers else "one worker per core"
+        report.warning(f"{asked}: {fewer}; starting {workers}")
     found = plan(grid, outputs.sweep_folder(settings.out, grid.command) / "trials", settings.fresh)
     schedule = schedule_of(grid, found.trials, settings, workers)
     for used in found.data:
@@ -113,7 +116,7 @@ def sweep(settings: SweepSettings, grid: Any) -> None:
     )
     with SweepProgress(report.progress_enabled(settings.quiet), len(found.pending)) as bar:
         records = outputs.run_sweep(
-            settings, found, on_record=lambda record: bar.update(record.status), schedule=schedule
+            settings, found, workers, on_record=lambda record: bar.update(record.status), schedule=schedule
         )
     summary = summarise(
         grid,

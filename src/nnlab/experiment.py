@@ -75,6 +75,7 @@ class SweepPlan:
     # Settings that change nothing a trial reports, with the reason: neither keys of a sweep nor part of a trial's id.
     not_swept: dict[str, str] = field(default_factory=dict)
     batched: bool = False  # trials take milliseconds: several travel in one task
+    worker_memory: int = 1 << 30  # about the most memory a worker process takes (bytes): bounds the local workers
     warm_up: Callable[[], None] | None = None  # imports a trial needs, run once per worker as the cluster starts
     # Extra tables per group (the terminal and index.html), and an extra row of summary.png.
     group_tables: Callable[[SweepSummary, GroupSummary], Sequence[Table]] | None = None

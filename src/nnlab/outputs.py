@@ -43,13 +43,15 @@ def sweep_folder(out: str | Path, command: str) -> Path:
 def run_sweep(
     settings: SweepSettings,
     plan: Plan,
+    workers: int,
     on_record: Callable[[schema.TrialRecord], None] | None = None,
     schedule: Schedule | None = None,
 ) -> dict[str, schema.TrialRecord]:
-    """Run the plan's pending trials (sweep.run), or those ``schedule`` wants as results arrive, writing
+    """Run the plan's pending trials (sweep.run) on ``workers`` local workers or the scheduler of the settings, or
+    those ``schedule`` wants as results arrive, writing
     ``trials/<trial>.json`` the moment each finishes; returns every trial's record. Interrupted, it raises Stopped
     saying how many trials are kept for the next run."""
-    from nnlab.sweep.cluster import default_workers, run
+    from nnlab.sweep.cluster import run
 
     trials_folder = prepare_output_dir(sweep_folder(settings.out, plan.grid.command) / "trials")
     remove_temporary_files(trials_folder)  # what a killed run (kill -9, power loss) was writing; we hold the lock
@@ -64,7 +66,6 @@ def run_sweep(
             on_record(record)
 
     try:
-        workers = settings.workers or default_workers()
         return run(plan, settings.scheduler, workers, keep, meanwhile=_prepare_summary, schedule=schedule)
     except KeyboardInterrupt as interrupt:
         written = sum((trials_folder / f"{trial}.json").exists() for trial in writing)

@@ -166,6 +166,7 @@ EXPERIMENT = Experiment(
         cost=lambda s: float(s["iters"] + 1) * s["samples"] * s["hidden"],
         not_swept={"animate": "trials draw no pictures", "snapshots": "trials draw no pictures"},
         batched=True,
+        worker_memory=200 << 20,  # measured: under 100 MB
         warm_up=_warm_up,
     ),
     folders=(FOLDER,),

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnlab.errors import ClusterError, first_line
+from nnlab.files import signals_held
 from nnlab.schema import TrialRecord
 from nnlab.sweep.grid import Grid, Plan, Trial, record
 
@@ -31,12 +33,28 @@ HANDSHAKE_SECONDS = 2  # then for the scheduler to answer: within the 15 s READM
 # Dask's scheduler and workers always listen for HTTP; the local cluster's serve no page at all (no dashboard, no
 # health or JSON routes) on a port of the system's choosing on loopback, so two sweeps at once never collide.
 LOCAL_CONFIG = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+SCRATCH_PREFIX = "nnlab-sweep-"  # then the pid of the sweep that owns it
+SILENT = logging.CRITICAL + 1  # Dask's own log lines never reach the terminal: nnlab says what matters in one line
 TASKS_PER_WORKER = 8  # small trials are batched into about this many tasks per worker, so that work still balances
+
+
+def _worker_signals() -> None:
+    """In a worker process forked from the client: Ctrl-C in the terminal is the client's to handle (it closes the
+    cluster), and SIGTERM ends the worker at once; not the client's handlers, inherited by the fork."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_fork_hook: list[bool] = []
 
 
 def _local_cluster(workers: int, scratch: Path) -> object:
     import dask
     from distributed import LocalCluster
+
+    if not _fork_hook:
+        os.register_at_fork(after_in_child=_worker_signals)
+        _fork_hook.append(True)
 
     try:
         with dask.config.set(
@@ -90,24 +108,61 @@ def _remote_client(scheduler: str) -> Client:
 def connect(scheduler: str | None, workers: int, command: str) -> Iterator[Client]:
     """A Dask client for the sweep: connected to ``scheduler``, or to a LocalCluster of ``workers`` processes (one
     thread each) listening on 127.0.0.1 only, with no dashboard and its scratch space in a temporary folder that is
-    removed, with the processes, however the sweep ends. The workers import what the trials need before it starts.
+    removed, with the processes, however the sweep ends (kill -9 aside: then the workers end by themselves, losing
+    their scheduler, and the next sweep removes the folder). The workers import what the trials need first.
     """
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # workers inherit it: no log lines in the output
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", str(SILENT))  # the workers' Dask reads it as it starts
     from distributed import Client
 
-    logging.getLogger("distributed").setLevel(logging.ERROR)  # in case distributed was imported before
+    _silence_dask_logs()
     with contextlib.ExitStack() as stack:
-        scratch = Path(tempfile.mkdtemp(prefix="nnlab-sweep-"))
-        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
-        if scheduler is None:
-            cluster = _local_cluster(workers, scratch)
-            stack.callback(_quietly, lambda: cluster.close(timeout=10))  # type: ignore[attr-defined]
-            client = Client(cluster)
-        else:
+        # The local cluster starts and stops with Ctrl-C and SIGTERM held back (a few seconds; delivered right
+        # after): a stop in the middle of either left worker processes and scratch files behind.
+        with signals_held():
+            _remove_stale_scratch()
+            scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+            stack.callback(_held, lambda: shutil.rmtree(scratch, ignore_errors=True))
+            if scheduler is None:
+                cluster = _local_cluster(workers, scratch)
+                stack.callback(_held, lambda: _quietly(lambda: cluster.close(timeout=10)))  # type: ignore[attr-defined]
+                client = Client(cluster)
+                stack.callback(_held, lambda: _quietly(lambda: client.close(timeout=10)))
+        if scheduler is not None:  # not held: Ctrl-C stops the wait for a scheduler that does not answer
             client = _remote_client(scheduler)
-        stack.callback(_quietly, lambda: client.close(timeout=10))
+            stack.callback(_held, lambda: _quietly(lambda: client.close(timeout=10)))
         client.run(_warm_up, command)
         yield client
+
+
+def _held(action: Callable[[], object]) -> None:
+    with signals_held():
+        action()
+
+
+def _silence_dask_logs() -> None:
+    """Also its event loop's: a cluster closed under running futures (Ctrl-C) logs each one's lost connection."""
+    for name in ["distributed", "tornado", "asyncio", *logging.Logger.manager.loggerDict]:
+        if name.startswith(("distributed", "tornado", "asyncio")):
+            logging.getLogger(name).setLevel(SILENT)
+
+
+def _remove_stale_scratch() -> None:
+    """Remove the scratch folders of sweeps whose process is gone (killed with kill -9)."""
+    root = Path(tempfile.gettempdir())
+    for folder in root.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _quietly(close: Callable[[], object]) -> None:
@@ -266,6 +321,27 @@ def run(
                 records[trial.id] = result
                 on_record(result)
     return records
+
+
+def local_workers(requested: int | None, memory_each: int) -> tuple[int, str]:
+    """How many worker processes the local cluster starts for ``requested`` (None: one per CPU core), each taking
+    about ``memory_each`` bytes: never more than the cores (a worker runs one trial at a time on one core, so more
+    only compete for them) nor than the memory available now holds. Returns the count and, where it is fewer than
+    asked for, why."""
+    import psutil
+
+    cores = default_workers()
+    available = psutil.virtual_memory().available
+    fit = max(1, available // memory_each)
+    wanted = requested or cores
+    if wanted > cores and cores <= fit:
+        return cores, f"more than the {cores} CPU cores here (each worker runs one trial at a time on one core)"
+    if wanted > fit:
+        return fit, (
+            f"the {available / 2**30:.1f} GB of memory available hold about {fit} workers of "
+            f"{memory_each / 2**30:.1f} GB each"
+        )
+    return wanted, ""
 
 
 def default_workers() -> int:
