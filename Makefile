@@ -10,7 +10,7 @@ install: $(STAMP)
 # Re-installs only when pyproject.toml changes.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,tensorboard]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -113,6 +113,20 @@ def test_exit_143_sigterm_is_handled_like_ctrl_c(tmp_path, nnlab_command, spawn)
     assert snapshot(out) == before and temporary_files(out) == []
 
 
+def test_exit_143_also_for_a_command_without_settings(tmp_path, nnlab_command, spawn):
+    # nnlab index is a plain typer command: typer turns the stop into exit code 130, which said "interrupted".
+    from nnlab.files import output_lock
+
+    out = tmp_path / "out"
+    assert run(nnlab_command, "moons", "--iters", "2", "--out", str(out)).returncode == 0
+    with output_lock(out, "the test"):
+        process = start(spawn, nnlab_command, "index", "--wait", "--out", str(out))
+        wait_for_output(process, "waiting for", stream="stderr")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143 and stderr.endswith("error: terminated; no output was changed\n")
+
+
 @pytest.mark.slow
 def test_exit_0_when_the_reader_of_the_output_goes_away(tmp_path, nnlab_command, spawn):
     process = start(spawn, nnlab_command, "moons", "--iters", "3", "--out", str(tmp_path))

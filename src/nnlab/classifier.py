@@ -76,6 +76,8 @@ class Progress:
     seen: int  # images of this epoch processed so far
     total: int  # images per epoch
     loss: float  # mean loss over this epoch so far
+    lr: float = 0.0  # the learning rate of the last step
+    finished: dict[str, float] | None = None  # the epoch's history row, once it is complete (held-out accuracy too)
 
 
 def auto_batch_size(n: int) -> int:
@@ -267,6 +269,9 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
             if validation is not None:
                 row["validation_accuracy"] = self.score(*validation)
             self.history_.append(row)
+            if progress is not None:
+                done = len(training.images)
+                progress(Progress(epoch, self.epochs, done, done, row["loss"], self._lr(training), finished=row))
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -355,7 +360,7 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
                 mean_loss = loss_sum.item() / end
                 self._check_divergence(mean_loss, training.loss_limit, epoch)
                 if progress is not None:
-                    progress(Progress(epoch, self.epochs, end, n, mean_loss))
+                    progress(Progress(epoch, self.epochs, end, n, mean_loss, self._lr(training)))
         seconds = time.perf_counter() - started
         return {
             "epoch": epoch,
@@ -380,6 +385,10 @@ class NNClassifier(ClassifierMixin, BaseEstimator):
         if training.scheduler is not None:
             training.scheduler.step()
         return loss.detach(), logits.detach()
+
+    @staticmethod
+    def _lr(training: _Training) -> float:
+        return float(training.optimizer.param_groups[0]["lr"])
 
     def _check_divergence(self, mean_loss: float, limit: float, epoch: int) -> None:
         if math.isfinite(mean_loss) and mean_loss <= limit:

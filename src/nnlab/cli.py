@@ -170,6 +170,10 @@ def index(
         report.warning(warning)
     report.listing((str(out / relative), describe(relative)) for relative in [*output_files(out), "index.html"])
     report.line(f"open {page.resolve().as_uri()} in a browser to see them all")
+    from nnlab import tensorboard
+
+    if runs := tensorboard.runs(out):
+        report.line(f"TensorBoard: {len(runs)} runs; tensorboard --logdir {out / tensorboard.FOLDER}")
 
 
 def info() -> None:

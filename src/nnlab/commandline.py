@@ -262,6 +262,12 @@ def waiting(holder: str) -> None:
     report.warning(f"waiting for {holder} to finish with this output folder")
 
 
+def tensorboard_folder(name: str, given: dict[str, Any]) -> str:
+    """Where a command's TensorBoard runs go in OUT/tensorboard/: its name, and for a sweep the command swept."""
+    swept = given.get("command")
+    return f"{name}/{swept}" if name == "sweep" and isinstance(swept, str) else name
+
+
 def settings_command(
     app: typer.Typer,
     name: str,
@@ -279,14 +285,22 @@ def settings_command(
 
     def register(body: Callable[..., None]) -> Callable[..., None]:
         def command(**options: Any) -> None:
+            from nnlab import tensorboard
+            from nnlab.declarations import as_dict
             from nnlab.files import output_lock
 
             given = {decl.name: _from_flag(decl, options[decl.name]) for decl in decls}
             settings = resolve(name, settings_cls, options["config"], given)
             extra = {parameter.name: options[parameter.name] for parameter in arguments} | {"config": options["config"]}
             checked = check(settings, extra) if check is not None else None
+            logged = getattr(settings, "tensorboard", False)
+            if logged:
+                tensorboard.require()
             try:
-                with output_lock(Path(settings.out), f"nnlab {name}", options["wait"], on_wait=waiting):
+                with (
+                    output_lock(Path(settings.out), f"nnlab {name}", options["wait"], on_wait=waiting),
+                    tensorboard.recording(settings.out, tensorboard_folder(name, extra), as_dict(settings), logged),
+                ):
                     body(settings) if check is None else body(settings, checked)
             except KeyboardInterrupt as exc:  # here, before typer turns it into a bare exit code
                 sys.exit(_stopped(exc))

@@ -263,6 +263,10 @@ class OutputSet:
             self._kept.append(name)
         return self.final(name)
 
+    def staged(self, name: str) -> Path:
+        """The temporary file ``name`` was written into, until the set is committed."""
+        return self._staged[name]
+
     def take(self, name: str) -> Path:
         """Remove ``name`` from this set and return its temporary file, which the caller now owns."""
         return self._staged.pop(name)

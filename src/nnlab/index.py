@@ -117,10 +117,26 @@ def _sections(out: Path, files: list[str]) -> tuple[list[str], list[str]]:
     return sections, warnings
 
 
+def tensorboard_section(out: Path) -> str:
+    """The TensorBoard runs in OUT/tensorboard/ and the command that opens them ('' when there are none)."""
+    from nnlab import tensorboard
+
+    runs = tensorboard.runs(out)
+    if not runs:
+        return ""
+    command = f"tensorboard --logdir {Path(out) / tensorboard.FOLDER}"
+    items = "".join(f"<li><code>{text(run)}</code></li>" for run in runs)
+    return (
+        f"<h2>TensorBoard</h2><p>{len(runs)} runs (a run that did not finish ends in -interrupted, -failed or "
+        f"-running); open them with <code>{text(command)}</code></p><ul>{items}</ul>"
+    )
+
+
 def render_index(out: Path) -> tuple[str, list[str]]:
     """The HTML page for the output folder ``out``, and warnings about files it had to leave out."""
     files = [*output_files(out), "index.html"]
     sections, warnings = _sections(out, files)
+    sections.append(tensorboard_section(out))
     listing = "".join(
         f'<tr><td><a href="{link(f)}"><code>{text(f)}</code></a></td><td>{text(describe(f))}</td></tr>' for f in files
     )

@@ -62,8 +62,12 @@ def run_sweep(
     def keep(record: schema.TrialRecord) -> None:
         writing.append(record.trial)
         write_json_atomic(trials_folder / f"{record.trial}.json", record.data())
+        log_trial(record)
         if on_record is not None:
             on_record(record)
+
+    for record in plan.finished.values():  # the HParams view shows the whole sweep, resumed or not
+        log_trial(record)
 
     try:
         return run(plan, settings.scheduler, workers, keep, meanwhile=_prepare_summary, schedule=schedule)
@@ -72,6 +76,34 @@ def run_sweep(
         trials = "the trial" if written == 1 else f"the {written} trials"
         kept = f"kept {trials} finished in {trials_folder}; run the same command again to resume"
         raise Stopped.from_interrupt(interrupt, kept if written else "") from None
+
+
+def log_trial(record: schema.TrialRecord) -> None:
+    """TensorBoard (--tensorboard): the trial as one HParams session, a run sub-folder of its own named by its id:
+    its swept values and status, its metrics."""
+    from nnlab import tensorboard
+
+    run = tensorboard.active()
+    if run is not None:
+        writer = run.writer(record.trial)
+        tensorboard.add_session(writer, {**record.swept, "status": record.status}, record.metrics)
+        writer.flush()
+
+
+def log_groups(summary: schema.SweepSummary) -> None:
+    """TensorBoard (--tensorboard): each group's mean of each metric, as scalars at step n (its trials), in a run
+    sub-folder per group."""
+    from nnlab import tensorboard
+    from nnlab.tables import group_label
+
+    run = tensorboard.active()
+    if run is None:
+        return
+    for group in summary.groups:
+        writer = run.writer(f"group {group_label(group.settings)}")
+        for name, metric in group.metrics.items():
+            if metric.mean is not None:
+                writer.add_scalar(f"mean/{name}", metric.mean, metric.n)
 
 
 def _prepare_summary() -> None:
@@ -102,6 +134,7 @@ def sweep(
         )
         files = outputs.listing(last="summary.json")
         final = summary.model_copy(update={"files": files})
+        log_groups(final)
         outputs.write_json("summary.json", final.data())
         return Written(final, outputs.commit(last="summary.json"))
 

@@ -20,8 +20,12 @@ def warn(messages: list[Message]) -> None:
 def finish(out: str, files: list[Path]) -> None:
     """Refresh the index page and list what the command wrote. The results are in place already: an index that
     cannot be written (a full disk) is a warning, not a failure of the command."""
+    from nnlab import tensorboard
     from nnlab.index import write_index
 
+    run = tensorboard.active()
+    if run is not None:  # its work is done: the index lists it under its final name
+        run.close("complete")
     try:
         page, warnings = write_index(Path(out))
     except OutputError as exc:
@@ -29,6 +33,8 @@ def finish(out: str, files: list[Path]) -> None:
     for warning in warnings:
         report.warning(warning)
     report.files([*files, *([page] if page else [])])
+    if run is not None:
+        report.line(f"TensorBoard: tensorboard --logdir {Path(out) / tensorboard.FOLDER} (this run: {run.path.name})")
 
 
 def load_data(settings: Any) -> Any:

@@ -33,6 +33,10 @@ MAX_SEED = 2**32 - 1  # NumPy's RandomState, which the moons data uses, takes se
 class OutputSettings(Settings):
     panel: ClassVar[str] = "Output"
     out: PathText = setting("outputs", "Output folder.")
+    tensorboard: bool = setting(
+        False,
+        "Also write TensorBoard event files, live, into OUT/tensorboard/ (a folder per run; needs nnlab[tensorboard]).",
+    )
 
 
 class ProgressSettings(Settings):

@@ -67,8 +67,11 @@ def command(settings: ConfidenceSettings, checkpoint: Path | None) -> None:
         report.line(
             f"no checkpoint at {expected}: training {settings.model} ({settings.epochs} epochs, seed {settings.seed})"
         )
+    from nnlab.experiments.mnist import TrainingLog
+
+    log = TrainingLog.of_active_run(settings)
     with TrainingProgress(report.progress_enabled(settings.quiet)) as bar:
-        run = run_confidence(settings, dataset, checkpoint, progress=bar.update)
+        run = run_confidence(settings, dataset, checkpoint, progress=log.watching(bar.update) if log else bar.update)
     warn(run.warnings)
     written = write(settings, run)
     metrics = written.metrics
@@ -113,8 +116,29 @@ def write(settings: ConfidenceSettings, run: ConfidenceRun) -> Written[Confidenc
         plots.per_class_plot(analysis, outputs.path("per_class.png"))
         files = outputs.listing(last="confidence.json")
         metrics = record(run, str(checkpoint), files)
+        log(settings, metrics, {name: outputs.staged(f"{name}.png") for name in PICTURES})
         outputs.write_json("confidence.json", metrics.data())
         return Written(metrics, outputs.commit(last="confidence.json"))
+
+
+PICTURES = ("most_confident", "least_confident", "calibration", "per_class")
+
+
+def log(settings: ConfidenceSettings, metrics: ConfidenceMetrics, pictures: dict[str, Path]) -> None:
+    """TensorBoard (--tensorboard): the test accuracy and the ECE, the most and least confident grids, the
+    reliability diagram and the per-class figure, and the analysis's settings as an HParams session (a model this
+    run trained logs its training as nnlab mnist does, in the same run)."""
+    from nnlab import tensorboard
+    from nnlab.declarations import as_dict
+
+    run = tensorboard.active()
+    if run is None:
+        return
+    writer = run.writer()
+    for name, picture in pictures.items():
+        tensorboard.add_png(writer, name, picture, 0)
+    measured = {"test_accuracy_all": metrics.test_accuracy_all, "ece": metrics.ece}
+    tensorboard.add_session(writer, as_dict(settings) | {"checkpoint": metrics.checkpoint}, measured)
 
 
 def record(run: ConfidenceRun, checkpoint: str, files: list[str]) -> ConfidenceMetrics:

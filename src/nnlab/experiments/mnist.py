@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from nnlab import report
 from nnlab.experiment import Experiment, Metric, Outcome, Section, SweepPlan
 from nnlab.models import MODEL_NAMES, model_spec
-from nnlab.settings import MnistSettings
+from nnlab.settings import ConfidenceSettings, MnistSettings
 from nnlab.tables import Column, Table
 
 if TYPE_CHECKING:
@@ -81,17 +81,22 @@ def write(
     metadata = {"dataset": dataset_record(dataset, settings.train_size).data()}
     finished: dict[str, ModelResult] = {}
     started = time.perf_counter()
+    log = TrainingLog.of_active_run(settings)
     with OutputSet(Path(settings.out) / FOLDER, OWNED.fullmatch) as outputs:
 
         def save_checkpoint(model: ModelResult) -> None:
             data = model.classifier.checkpoint_bytes(metadata)
             path = outputs.write_bytes(f"{model.name}.pt", lambda handle: handle.write(data))
             finished[model.name] = model
+            if log is not None:
+                log.model_done(model)
             if on_saved is not None:
                 on_saved(model, path)
 
         try:
-            result = run_mnist(settings, dataset, progress=progress, on_model_done=save_checkpoint)
+            result = run_mnist(
+                settings, dataset, progress=log.watching(progress) if log else progress, on_model_done=save_checkpoint
+            )
         except KeyboardInterrupt as interrupt:
             kept = _keep_finished(settings, dataset, finished, outputs, time.perf_counter() - started)
             raise Stopped.from_interrupt(interrupt, kept) from None
@@ -102,17 +107,79 @@ def write(
             f"{name} on {dataset.name}: test accuracy {model.test_accuracy_all:.4f}"
             for name, model in result.models.items()
         ]
+        confusions = [outputs.path(f"confusion_{name}.png") for name in result.models]
         plots.confusion_matrices(
-            [model.confusion for model in result.models.values()],
-            dataset.classes,
-            titles,
-            [outputs.path(f"confusion_{name}.png") for name in result.models],
+            [model.confusion for model in result.models.values()], dataset.classes, titles, confusions
         )
+        if log is not None:
+            log.confusion_matrices(dict(zip(result.models, confusions)))
         checkpoints = {name: str(outputs.final(f"{name}.pt")) for name in result.models}
         files = outputs.listing(last="metrics.json")
         metrics = record(result, as_dict(settings), checkpoints, files)
         outputs.write_json("metrics.json", metrics.data())
         return result, Written(metrics, outputs.commit(last="metrics.json"))
+
+
+class TrainingLog:
+    """TensorBoard (--tensorboard) for mnist, as the models train: a run sub-folder per model with the training
+    loss and the learning rate every 20 steps (step: images seen), each epoch's loss, training and held-out
+    accuracy (step: the epoch, as in metrics.json), the final accuracies, the confusion matrix, and the model's
+    settings with its final metrics as an HParams session."""
+
+    def __init__(self, run: Any, settings: MnistSettings | ConfidenceSettings) -> None:
+        self.run = run
+        self.settings = settings
+
+    @classmethod
+    def of_active_run(cls, settings: MnistSettings | ConfidenceSettings) -> TrainingLog | None:
+        from nnlab import tensorboard
+
+        run = tensorboard.active()
+        return None if run is None else cls(run, settings)
+
+    def watching(self, progress: Callable[[str, Progress], None] | None) -> Callable[[str, Progress], None]:
+        """``progress``, and this log."""
+
+        def both(model: str, event: Progress) -> None:
+            self.progress(model, event)
+            if progress is not None:
+                progress(model, event)
+
+        return both
+
+    def progress(self, model: str, event: Progress) -> None:
+        writer = self.run.writer(model)
+        if event.finished is None:
+            step = (event.epoch - 1) * event.total + event.seen
+            writer.add_scalar("train/loss", event.loss, step)
+            writer.add_scalar("train/lr", event.lr, step)
+            return
+        for name in ("loss", "train_accuracy", "validation_accuracy", "images_per_second"):
+            if event.finished.get(name) is not None:
+                writer.add_scalar(f"epoch/{name}", event.finished[name], event.epoch)
+        writer.flush()  # an epoch's numbers show at once, not after flush_secs
+
+    def model_done(self, model: ModelResult) -> None:
+        from nnlab import tensorboard
+
+        writer = self.run.writer(model.name)
+        final = {
+            "final/train_accuracy": model.train_accuracy,
+            "final/test_accuracy": model.test_accuracy,
+            "final/test_accuracy_all": model.test_accuracy_all,
+        }
+        params = model.classifier.get_params() | {
+            "lr": model.classifier.lr_,
+            "batch_size": model.classifier.batch_size_,
+        }
+        tensorboard.add_session(writer, {"dataset": self.settings.dataset, **params}, final)
+        writer.flush()
+
+    def confusion_matrices(self, pictures: dict[str, Path]) -> None:
+        from nnlab import tensorboard
+
+        for name, picture in pictures.items():
+            tensorboard.add_png(self.run.writer(name), "confusion_matrix", picture, self.settings.epochs)
 
 
 def _keep_finished(

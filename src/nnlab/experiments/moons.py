@@ -61,8 +61,27 @@ def write(settings: MoonsSettings, result: MoonsResult) -> Written[MoonsMetrics]
             plots.moons_animation(result, outputs.path("training.gif"))
         files = outputs.listing(last="metrics.json")
         metrics = record(result, as_dict(settings), files, result.seconds)
+        log(metrics, dict(zip(result.snapshots, tiles)))
         outputs.write_json("metrics.json", metrics.data())
         return Written(metrics, outputs.commit(last="metrics.json"))
+
+
+def log(metrics: MoonsMetrics, pictures: dict[int, Path]) -> None:
+    """TensorBoard (--tensorboard): the error and the accuracy at every iteration, the decision boundary at each
+    snapshot, and the run's settings with its final numbers as an HParams session."""
+    from nnlab import tensorboard
+
+    run = tensorboard.active()
+    if run is None:
+        return
+    writer = run.writer()
+    for row in metrics.history:
+        writer.add_scalar("error", row.error, row.iteration)
+        writer.add_scalar("accuracy", row.accuracy, row.iteration)
+    for iteration, picture in pictures.items():
+        tensorboard.add_png(writer, "decision_boundary", picture, iteration)
+    final = metrics.history[-1]
+    tensorboard.add_session(writer, metrics.config, {"final/error": final.error, "final/accuracy": final.accuracy})
 
 
 def record(result: MoonsResult, config: dict[str, Any], files: list[str], seconds: float) -> MoonsMetrics:

@@ -25,7 +25,11 @@ from nnlab.schema import TrialRecord, read_record
 MAX_TRIALS = 10_000
 DEFAULT_SEEDS = tuple(range(5))
 # Settings of every command that change nothing a trial reports (beside each experiment's own not_swept).
-NOT_SWEPT = {"out": "it only says where files go; pass --out to nnlab sweep", "quiet": "trials show no progress"}
+NOT_SWEPT = {
+    "out": "it only says where files go; pass --out to nnlab sweep",
+    "quiet": "trials show no progress",
+    "tensorboard": "the sweep logs every trial as an HParams session; pass --tensorboard to nnlab sweep",
+}
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
 _FLOAT_RANGE = re.compile(r"^[0-9.]+-[0-9.]+$")
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
