@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench gallery clean
+.PHONY: install demo test test-fast lint bench gallery tensorboard-screenshots clean
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ bench: $(STAMP)
 
 gallery: $(STAMP)
 	$(BIN)/python docs/make_gallery.py
+
+# Needs Debian's chromium package (headless) for the screenshots of a real TensorBoard page.
+tensorboard-screenshots: $(STAMP)
+	$(BIN)/python docs/make_tensorboard_screenshots.py
 
 clean:
 	rm -rf $(VENV) outputs build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

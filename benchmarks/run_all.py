@@ -8,7 +8,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-BENCHMARKS = ["bench_scratch", "bench_startup", "bench_data", "bench_mnist", "bench_sweep", "bench_race", "bench_tensorboard"]
+BENCHMARKS = [
+    "bench_scratch",
+    "bench_startup",
+    "bench_data",
+    "bench_mnist",
+    "bench_sweep",
+    "bench_race",
+    "bench_tensorboard",
+]
 
 
 def main() -> None:

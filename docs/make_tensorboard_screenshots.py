@@ -22,9 +22,11 @@ DOCS = Path(__file__).parent
 BIN = Path(sys.executable).parent
 MNIST = ["mnist", "--dataset", "mnist-5k", "--epochs", "3", "--quiet"]
 SWEEP = ["sweep", "mnist", "dataset=mnist-5k", "model=conv", "lr=0.005,0.01,0.03", "epochs=2", "seed=0-2", "--quiet"]
-PAGES = {
-    "tensorboard_scalars.png": "?pinnedCards=[]&runFilter=mnist#timeseries&tagFilter=epoch",
-    "tensorboard_hparams.png": "?runFilter=sweep#hparams",
+CHROMIUM_OPTIONS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1500,1000"]
+CHROMIUM_OPTIONS += ["--virtual-time-budget=15000"]  # TensorBoard is a JavaScript page: let it load its data
+PAGES = {  # picture: the folder of OUT/tensorboard/ that TensorBoard is started on, and its page
+    "tensorboard_scalars.png": ("mnist", "#scalars"),
+    "tensorboard_hparams.png": ("sweep/mnist", "#hparams"),
 }
 
 
@@ -60,9 +62,7 @@ def screenshot(url: str, path: Path) -> None:
         raise SystemExit("needs Chromium: apt-get install chromium")
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}"]
-            + ["--hide-scrollbars", "--window-size=1500,1000", "--virtual-time-budget=15000"]
-            + [f"--screenshot={path}", url],
+            [chromium, *CHROMIUM_OPTIONS, f"--user-data-dir={profile}", f"--screenshot={path}", url],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -77,14 +77,14 @@ def main() -> None:
         out = Path(scratch)
         run(MNIST, out)
         run(SWEEP, out)
-        server, address = serve(out / "tensorboard")
-        try:
-            for name, page in PAGES.items():
+        for name, (logdir, page) in PAGES.items():
+            server, address = serve(out / "tensorboard" / logdir)
+            try:
                 screenshot(address + page, DOCS / name)
-                print(f"wrote {DOCS / name}")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            print(f"wrote {DOCS / name}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def test_a_moons_race_eliminates_the_worse_setting_with_fewer_trials(tmp_path, n
 @pytest.mark.slow
 def test_ctrl_c_mid_race_resumes_to_the_same_decisions(tmp_path, nnlab_command, spawn):
     # hidden=49 and 50 cannot be told apart, so the race runs all their seeds: long enough to be stopped mid-race.
-    grid = ["moons", "iters=4000", "hidden=1,49,50", "seed=0-29", "--race", "--workers", "2"]
+    grid = ["moons", "iters=2000", "hidden=1,49,50", "seed=0-19", "--race", "--workers", "2"]
     whole = nnlab(nnlab_command, *grid, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "out"

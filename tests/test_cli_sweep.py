@@ -113,13 +113,14 @@ def web_server():
 @pytest.mark.parametrize(
     ("scheme", "problem"),
     [
-        ("tcp", "no Dask scheduler answered within 3 s (is it the scheduler's address, not its dashboard's?)"),
+        ("tcp", "no Dask scheduler answered within 2 s (is it the scheduler's address, not its dashboard's?)"),
         ("ws", "cannot reach the Dask scheduler (Non-websocket response)"),
     ],
 )
 def test_a_web_server_is_no_scheduler_in_one_line_within_seconds(tmp_path, monkeypatch, web_server, scheme, problem):
     # Dask's handshake with a web server waited for an answer for ever (tcp) or crashed (ws).
     monkeypatch.setattr(sweep_module, "CONNECT_SECONDS", 1)
+    monkeypatch.setattr(sweep_module, "HANDSHAKE_SECONDS", 1)
     started = time.monotonic()
     address = f"{scheme}://127.0.0.1:{web_server}"
     result = runner.invoke(app, ["sweep", "moons", "--scheduler", address, "--out", str(tmp_path)])

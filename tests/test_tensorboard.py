@@ -131,15 +131,25 @@ def test_a_sweep_logs_every_trial_as_an_hparams_session_like_trials_csv(tmp_path
     assert len(runs) == 2 and len([p for p in runs[1].iterdir() if not p.name.startswith("group")]) == 6
 
 
-def test_a_run_that_fails_says_so(tmp_path):
-    failed = runner.invoke(app, ["moons", "--lr", "1e9", "--tensorboard", "--out", str(tmp_path)])
-    assert failed.exit_code == 1 and "exploded" in failed.stderr
-    assert the_run(tmp_path, "moons").name.endswith("-failed")
+def test_a_run_that_fails_says_so_and_one_that_logged_nothing_leaves_nothing(tmp_path):
+    from nnlab import tensorboard
+
+    with pytest.raises(RuntimeError), tensorboard.recording(tmp_path, "toy", {"a": 1}, enabled=True) as run:
+        run.writer().add_scalar("x", 1.0, 0)
+        assert run.path.name.endswith("-running") and tensorboard.active() is run
+        raise RuntimeError("a failure after some events")
+    failed = the_run(tmp_path, "toy")
+    assert failed.name.endswith("-failed") and scalars(events(failed), "x") == [(0, 1.0)]
+    assert tensorboard.active() is None
+    missing = runner.invoke(
+        app, ["mnist", "--data-dir", str(tmp_path / "none"), "--tensorboard", "--out", str(tmp_path)]
+    )
+    assert missing.exit_code == 1 and list((tmp_path / "tensorboard" / "mnist").iterdir()) == []
 
 
 @pytest.mark.slow
 def test_an_interrupted_run_says_so_and_keeps_its_events(tmp_path, nnlab_command, spawn):
-    args = ["mnist", "--dataset", "mnist-5k", "--models", "linear,conv", "--epochs", "50", "--tensorboard"]
+    args = ["mnist", "--dataset", "mnist-5k", "--models", "linear,conv", "--epochs", "6", "--tensorboard"]
     process = spawn(
         [*nnlab_command, *args, "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -150,7 +160,7 @@ def test_an_interrupted_run_says_so_and_keeps_its_events(tmp_path, nnlab_command
     assert process.returncode == 130, stderr
     run = the_run(tmp_path, "mnist")
     assert run.name.endswith("-interrupted") and RUN.fullmatch(run.name.removesuffix("-interrupted"))
-    assert scalars(events(run / "linear"), "epoch/loss")[-1][0] == 50
+    assert scalars(events(run / "linear"), "epoch/loss")[-1][0] == 6
 
 
 def test_without_the_package_it_is_one_line_and_nothing_starts(tmp_path, monkeypatch):

@@ -87,6 +87,10 @@ class Run:
         if self.closed:
             return self.path
         self.closed = True
+        if not self._writers:  # nothing logged (bad input found before any work): no run to show
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+            return self.path
         for writer in self._writers.values():
             with contextlib.suppress(OSError):
                 writer.close()

@@ -129,6 +129,9 @@ class TrainingLog:
     def __init__(self, run: Any, settings: MnistSettings | ConfidenceSettings) -> None:
         self.run = run
         self.settings = settings
+        models = settings.models if isinstance(settings, MnistSettings) else (settings.model,)
+        for model in models:
+            run.writer(model)  # before training: importing the writer and opening its file take tens of ms
 
     @classmethod
     def of_active_run(cls, settings: MnistSettings | ConfidenceSettings) -> TrainingLog | None:
