@@ -211,3 +211,9 @@ def test_a_real_tensorboard_serves_the_runs_and_tags(tmp_path, spawn):
     assert [point[1] for point in points] == list(range(9))
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=30)
+
+
+def test_the_help_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    shown = runner.invoke(app, ["moons", "--help"])
+    assert "needs nnlab[tensorboard])" in shown.output  # the declared help is text, not rich markup

@@ -201,9 +201,11 @@ def _default_text(decl: Declaration) -> str:
 
 
 def _help(decl: Declaration) -> str:
+    from rich.markup import escape
+
     choices = f" One of: {', '.join(decl.choices)}." if decl.choices else ""
     listed = " Comma-separated." if decl.is_list else ""
-    return f"{decl.help}{choices}{listed} (default: {_default_text(decl)})"
+    return escape(f"{decl.help}{choices}{listed} (default: {_default_text(decl)})")  # text, never markup
 
 
 def _option(decl: Declaration) -> inspect.Parameter:
