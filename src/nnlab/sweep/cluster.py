@@ -6,6 +6,7 @@ finish. A worker that dies has its trials rerun on another worker by Dask.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -45,17 +46,16 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-_fork_hook: list[bool] = []
+@functools.cache
+def _forked_workers_get_their_own_signals() -> None:
+    os.register_at_fork(after_in_child=_worker_signals)  # once per process: hooks add up
 
 
 def _local_cluster(workers: int, scratch: Path) -> object:
     import dask
     from distributed import LocalCluster
 
-    if not _fork_hook:
-        os.register_at_fork(after_in_child=_worker_signals)
-        _fork_hook.append(True)
-
+    _forked_workers_get_their_own_signals()
     try:
         with dask.config.set(
             LOCAL_CONFIG
