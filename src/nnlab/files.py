@@ -1,4 +1,5 @@
-"""Every file nnlab writes goes through here: atomically, in consistent sets, under a lock on the output folder.
+"""Every file nnlab writes goes through here: atomically, in consistent sets, under a lock on the output folder;
+and every file it reads back, bounded and only if it is a regular file.
 
 - :func:`atomic_path` writes one file under a temporary name and renames it into place once complete.
 - :class:`OutputSet` writes all the files of one run of a command that way, but renames them into place together
@@ -6,6 +7,8 @@
   the new set does not have. Until then the folder holds the previous run's files untouched; a failed or
   interrupted run leaves no temporary file behind.
 - :func:`output_lock` keeps two runs from writing into one output folder at the same time.
+- :func:`open_file` and :func:`read_file` refuse at once what is not a regular file (a FIFO would block the reader
+  for ever, a device never ends) and bound how much is read.
 """
 
 from __future__ import annotations
