@@ -20,9 +20,10 @@ demo: $(STAMP)
 	$(BIN)/nnlab sweep moons seed=0-19 hidden=10,50
 	$(BIN)/nnlab index
 
-# Two pytest workers (pytest-xdist): the suite is mostly waiting on processes and clusters it starts.
+# Two pytest workers (pytest-xdist): the suite is mostly waiting on processes and clusters it starts; work
+# stealing keeps both busy to the end (the tests last from milliseconds to 13 s): 83 s instead of 106 s.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # The edit loop: everything but real processes, fresh interpreters and Dask clusters.
 test-fast: $(STAMP)
