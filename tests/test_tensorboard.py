@@ -217,3 +217,13 @@ def test_the_help_says_which_extra_to_install(monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")
     shown = runner.invoke(app, ["moons", "--help"])
     assert "needs nnlab[tensorboard])" in shown.output  # the declared help is text, not rich markup
+
+
+def test_a_long_moons_run_logs_a_thousand_evenly_spaced_iterations(tmp_path):
+
+    done = runner.invoke(app, ["moons", "--iters", "3000", "--tensorboard", "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    history = json.loads((tmp_path / "moons" / "metrics.json").read_text())["history"]
+    logged = scalars(events(the_run(tmp_path, "moons")), "error")
+    assert len(logged) == 1000 and logged[0][0] == 0 and logged[-1][0] == 3000
+    assert close(logged, [(step, history[step]["error"]) for step, _ in logged])

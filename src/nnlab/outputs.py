@@ -87,7 +87,7 @@ def log_trial(record: schema.TrialRecord) -> None:
     if run is not None:
         writer = run.writer(record.trial)
         tensorboard.add_session(writer, {**record.swept, "status": record.status}, record.metrics)
-        writer.flush()
+        run.done_with(record.trial)
 
 
 def log_groups(summary: schema.SweepSummary) -> None:
@@ -100,10 +100,11 @@ def log_groups(summary: schema.SweepSummary) -> None:
     if run is None:
         return
     for group in summary.groups:
-        writer = run.writer(f"group {group_label(group.settings)}")
+        sub = f"group {group_label(group.settings)}"
         for name, metric in group.metrics.items():
             if metric.mean is not None:
-                writer.add_scalar(f"mean/{name}", metric.mean, metric.n)
+                run.writer(sub).add_scalar(f"mean/{name}", metric.mean, metric.n)
+        run.done_with(sub)
 
 
 def _prepare_summary() -> None:

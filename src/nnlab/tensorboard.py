@@ -62,6 +62,7 @@ class Run:
         except OSError as exc:
             raise OutputError(f"cannot create {self.path} ({exc.strerror}); choose another ", Name("out")) from None
         self._writers: dict[str, SummaryWriter] = {}
+        self.logged = False  # whether any writer was opened: a run that logged nothing leaves no folder
         self.closed = False
 
     def _free_name(self, name: str) -> str:
@@ -78,7 +79,16 @@ class Run:
             from torch.utils.tensorboard import SummaryWriter
 
             self._writers[sub] = SummaryWriter(log_dir=str(self.path / sub) if sub else str(self.path), flush_secs=5)
+            self.logged = True
         return self._writers[sub]
+
+    def done_with(self, sub: str) -> None:
+        """Close the writer of ``sub`` now: a sweep logs each of up to 10,000 trials once, and an open writer holds
+        a file and a thread."""
+        writer = self._writers.pop(sub, None)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
 
     def close(self, outcome: str) -> Path:
         """Flush and close every writer, then give the folder its final name: the run's name for ``complete``,
@@ -87,7 +97,7 @@ class Run:
         if self.closed:
             return self.path
         self.closed = True
-        if not self._writers:  # nothing logged (bad input found before any work): no run to show
+        if not self.logged:  # nothing logged (bad input found before any work): no run to show
             with contextlib.suppress(OSError):
                 self.path.rmdir()
             return self.path
