@@ -155,6 +155,7 @@ def index(
 
     Example: nnlab index --out outputs
     """
+    from nnlab import tensorboard
     from nnlab.files import file_kind, output_lock, why_not
     from nnlab.index import describe, output_files
 
@@ -170,8 +171,6 @@ def index(
         report.warning(warning)
     report.listing((str(out / relative), describe(relative)) for relative in [*output_files(out), "index.html"])
     report.line(f"open {page.resolve().as_uri()} in a browser to see them all")
-    from nnlab import tensorboard
-
     if runs := tensorboard.runs(out):
         report.line(f"TensorBoard: {len(runs)} runs; tensorboard --logdir {out / tensorboard.FOLDER}")
 

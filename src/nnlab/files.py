@@ -404,10 +404,11 @@ def file_kind(path: Path) -> PathKind:
         return PathKind(FileKind.MISSING, "a part of the path is a file")
     except OSError as exc:
         return PathKind(FileKind.UNREADABLE, describe_os_error(exc))
-    for test, kind in _KINDS:
-        if test(mode):
-            return PathKind(kind)
-    return PathKind(FileKind.DEVICE)
+    return PathKind(_kind_of(mode))
+
+
+def _kind_of(mode: int) -> FileKind:
+    return next((kind for test, kind in _KINDS if test(mode)), FileKind.DEVICE)
 
 
 class NotAFileError(OSError):
@@ -427,8 +428,7 @@ def open_file(path: Path) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = next((kind for test, kind in _KINDS if test(mode)), FileKind.DEVICE)
-            raise NotAFileError(errno.EINVAL, f"is a {kind.value}, not a file", str(path))
+            raise NotAFileError(errno.EINVAL, f"is a {_kind_of(mode).value}, not a file", str(path))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

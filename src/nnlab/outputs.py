@@ -47,10 +47,9 @@ def run_sweep(
     on_record: Callable[[schema.TrialRecord], None] | None = None,
     schedule: Schedule | None = None,
 ) -> dict[str, schema.TrialRecord]:
-    """Run the plan's pending trials (sweep.run) on ``workers`` local workers or the scheduler of the settings, or
-    those ``schedule`` wants as results arrive, writing
-    ``trials/<trial>.json`` the moment each finishes; returns every trial's record. Interrupted, it raises Stopped
-    saying how many trials are kept for the next run."""
+    """Run the plan's pending trials (sweep.run), or those ``schedule`` wants as results arrive, on ``workers``
+    local workers or on the settings' scheduler, writing ``trials/<trial>.json`` the moment each finishes; returns
+    every trial's record. Interrupted, it raises Stopped saying how many trials are kept for the next run."""
     from nnlab.sweep.cluster import run
 
     trials_folder = prepare_output_dir(sweep_folder(settings.out, plan.grid.command) / "trials")

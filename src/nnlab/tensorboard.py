@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 
 FOLDER = "tensorboard"
 OUTCOME_SUFFIXES = ("-running", "-interrupted", "-failed")
-RUN_NAME = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}(-\d+)?(-running|-interrupted|-failed)?")
-NOT_HPARAMS = ("out", "tensorboard", "quiet")  # where files go and what is shown: not what a run computed
+RUN_NAME = re.compile(rf"\d{{8}}-\d{{6}}-[0-9a-f]{{6}}(-\d+)?({'|'.join(OUTCOME_SUFFIXES)})?")
 INSTALL = "pip install 'nnlab[tensorboard]'"
 
 
@@ -159,15 +158,18 @@ def add_session(writer: SummaryWriter, hparams: Mapping[str, Any], metrics: Mapp
     one per call."""
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-    hparams = {key: value for key, value in hparams.items() if key not in NOT_HPARAMS}
+    from nnlab.sweep.grid import NOT_SWEPT  # where files go and what is shown: not what a run computed
+
     values = {
-        key: value if isinstance(value, int | float | str | bool) else str(value) for key, value in hparams.items()
+        key: value if isinstance(value, int | float | str | bool) else str(value)
+        for key, value in hparams.items()
+        if key not in NOT_SWEPT
     }
-    finite = {name: value for name, value in metrics.items() if value is not None}
-    experiment, start, end = hparams_summary(values, finite)
+    present = {name: value for name, value in metrics.items() if value is not None}
+    experiment, start, end = hparams_summary(values, present)
     for summary in (experiment, start, end):
         writer.file_writer.add_summary(summary)
-    for name, value in finite.items():
+    for name, value in present.items():
         writer.add_scalar(name, value, 0)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab import report
 from nnlab.experiment import Experiment, Metric, Outcome, Section, SweepPlan
-from nnlab.experiments.mnist import trial_data, warm_up_torch
+from nnlab.experiments.mnist import TrainingLog, trial_data, warm_up_torch
 from nnlab.models import MODEL_NAMES, model_spec
 from nnlab.settings import ConfidenceSettings
 from nnlab.tables import Column, Table, plus_minus
@@ -67,8 +67,6 @@ def command(settings: ConfidenceSettings, checkpoint: Path | None) -> None:
         report.line(
             f"no checkpoint at {expected}: training {settings.model} ({settings.epochs} epochs, seed {settings.seed})"
         )
-    from nnlab.experiments.mnist import TrainingLog
-
     log = TrainingLog.of_active_run(settings)
     with TrainingProgress(report.progress_enabled(settings.quiet)) as bar:
         run = run_confidence(settings, dataset, checkpoint, progress=log.watching(bar.update) if log else bar.update)
