@@ -76,6 +76,9 @@ def test_moons_logs_every_iteration_the_boundaries_and_its_settings(tmp_path):
     assert hparams["hidden"] == 50 and hparams["iters"] == 16 and "out" not in hparams
     assert f"this run: {run.name}" in done.stdout and f"--logdir {tmp_path / 'tensorboard'}" in done.stdout
     assert f"<code>moons/{run.name}</code>" in (tmp_path / "index.html").read_text()
+    assert "<p>1 run (a run that did not finish" in (tmp_path / "index.html").read_text()
+    listed = runner.invoke(app, ["index", "--out", str(tmp_path)])
+    assert f"TensorBoard: 1 run; tensorboard --logdir {tmp_path / 'tensorboard'}" in listed.stdout
 
 
 def test_mnist_logs_each_model_as_it_trains(tmp_path):

@@ -127,8 +127,8 @@ def tensorboard_section(out: Path) -> str:
     command = f"tensorboard --logdir {Path(out) / tensorboard.FOLDER}"
     items = "".join(f"<li><code>{text(run)}</code></li>" for run in runs)
     return (
-        f"<h2>TensorBoard</h2><p>{len(runs)} runs (a run that did not finish ends in -interrupted, -failed or "
-        f"-running); open them with <code>{text(command)}</code></p><ul>{items}</ul>"
+        f"<h2>TensorBoard</h2><p>{tensorboard.counted(runs)} (a run that did not finish ends in -interrupted, "
+        f"-failed or -running); open them with <code>{text(command)}</code></p><ul>{items}</ul>"
     )
 
 
