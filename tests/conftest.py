@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from gated_experiment import GATED
 from processes import wait_for_text
 
 # Tests never touch the network and never read a user's cache.
@@ -71,9 +72,11 @@ DASK = str(Path(sys.executable).parent / "dask")
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """A `dask scheduler` and two `dask worker`s on 127.0.0.1, started here and stopped by process id."""
+    """A `dask scheduler` and two `dask worker`s on 127.0.0.1, started here and stopped by process id. The workers
+    know the gated experiment too."""
     # their scratch space in the test's folder, not a dask-scratch-space left behind in /tmp
-    env = {**os.environ, "DASK_LOGGING__DISTRIBUTED": "info", "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "scratch")}
+    env = {**os.environ, **GATED, "DASK_LOGGING__DISTRIBUTED": "info"}
+    env["DASK_TEMPORARY_DIRECTORY"] = str(tmp_path / "scratch")
     processes: list[subprocess.Popen] = []
 
     def start(name: str, *args: str) -> tuple[subprocess.Popen, Path]:

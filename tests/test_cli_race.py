@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 
 import pytest
-from test_cli_sweep import assert_refused, metrics_by_trial, nnlab, wait_for_files
+from gated_experiment import GATED, open_gate
+from test_cli_sweep import assert_refused, gated, metrics_by_trial, nnlab, wait_for_files
 
 RACE = ["moons", "hidden=1,50", "seed=0-9", "--race"]
 
@@ -34,13 +36,13 @@ def test_a_race_the_grid_cannot_hold_is_refused_before_anything_starts(tmp_path,
     assert_refused(tmp_path, args, message)
 
 
-def race_of(out) -> dict:
-    summary = json.loads((out / "sweep" / "moons" / "summary.json").read_text())
+def race_of(out, command: str = "moons") -> dict:
+    summary = json.loads((out / "sweep" / command / "summary.json").read_text())
     return summary["race"] | {"trials": sorted(summary["trials"])}
 
 
 def decisions(race: dict) -> list[tuple]:
-    return [(g["settings"]["hidden"], g["status"], g["eliminated_after"], g["p_holm"]) for g in race["groups"]]
+    return [(g["settings"], g["status"], g["eliminated_after"], g["p_holm"]) for g in race["groups"]]
 
 
 @pytest.mark.cluster
@@ -70,27 +72,34 @@ def test_a_moons_race_eliminates_the_worse_setting_with_fewer_trials(tmp_path, n
 
 
 @pytest.mark.cluster
-@pytest.mark.slow
 def test_ctrl_c_mid_race_resumes_to_the_same_decisions(tmp_path, nnlab_command, spawn):
-    # hidden=49 and 50 cannot be told apart, so the race runs all their seeds: long enough to be stopped mid-race.
-    grid = ["moons", "iters=2000", "hidden=1,49,50", "seed=0-19", "--race", "--workers", "2"]
-    whole = nnlab(nnlab_command, *grid, "--out", str(tmp_path / "whole"))
-    assert whole.returncode == 0, whole.stderr
-    out = tmp_path / "out"
+    # shift=0 is eliminated at the first look; 0.5 and 0.51 cannot be told apart, so the race runs all their seeds.
+    # Nine trials finish (the first to start, whichever they are), then the others wait: Ctrl-C then.
+    gate, out = tmp_path / "gate", tmp_path / "out"
+    grid = [*gated(gate, "shift=0,0.5,0.51", "seed=0-19", "free=9"), "--race", "--workers", "2"]
     process = spawn(
-        [*nnlab_command, "sweep", *grid, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*nnlab_command, "sweep", *grid, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **GATED},
     )
-    wait_for_files(out / "sweep" / "moons" / "trials", "*.json", count=1)
+    trials = out / "sweep" / "gated" / "trials"
+    wait_for_files(trials, "*.json", count=9)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "run the same command again to resume" in stderr
-    kept = len(list((out / "sweep" / "moons" / "trials").glob("*.json")))
-    resumed = nnlab(nnlab_command, *grid, "--out", str(out))
-    assert resumed.returncode == 0 and f"{kept} finished earlier" in resumed.stdout
-    assert decisions(race_of(out)) == decisions(race_of(tmp_path / "whole"))
-    resumed_metrics = metrics_by_trial(out / "sweep" / "moons")
-    whole_metrics = metrics_by_trial(tmp_path / "whole" / "sweep" / "moons")
-    assert all(resumed_metrics[trial] == whole_metrics[trial] for trial in resumed_metrics.keys() & whole_metrics)
+    assert process.returncode == 130 and f"kept the 9 trials finished in {trials}; run the same" in stderr, stderr
+    open_gate(gate)
+    whole = nnlab(nnlab_command, *grid, "--out", str(tmp_path / "whole"), env=GATED)
+    assert whole.returncode == 0, whole.stderr
+    resumed = nnlab(nnlab_command, *grid, "--out", str(out), env=GATED)
+    assert resumed.returncode == 0 and "9 finished earlier" in resumed.stdout
+    race = race_of(out, "gated")
+    assert decisions(race) == decisions(race_of(tmp_path / "whole", "gated"))
+    assert race["groups"][0]["status"] == "eliminated" and race["groups"][0]["eliminated_after"] < 20
+    resumed_metrics = metrics_by_trial(out / "sweep" / "gated")
+    whole_metrics = metrics_by_trial(tmp_path / "whole" / "sweep" / "gated")
+    assert resumed_metrics.keys() == whole_metrics.keys() and resumed_metrics == whole_metrics
 
 
 @pytest.mark.cluster

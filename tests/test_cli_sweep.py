@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from gated_experiment import GATED, open_gate
 from idx_helpers import write_idx_folder
 from processes import temporary_files, wait_for_output
 from typer.testing import CliRunner
@@ -39,6 +40,13 @@ def wait_for_files(folder: Path, pattern: str, count: int = 1, timeout: float = 
         assert time.monotonic() < deadline, f"only {len(found)} of {count} {pattern} in {folder}"
         time.sleep(0.02)
     return found
+
+
+def gated(gate: Path, *grid: str) -> list[str]:
+    """The arguments of a sweep of the gated experiment (gated_experiment.py) whose trials wait at ``gate``; run it
+    with GATED in the environment."""
+    gate.mkdir(exist_ok=True)
+    return ["gated", *grid, f"gate={gate}"]
 
 
 def metrics_by_trial(folder: Path) -> dict[str, dict]:
@@ -174,57 +182,61 @@ def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(
     tmp_path, nnlab_command, dask_cluster, spawn
 ):
     address, (doomed, survivor) = dask_cluster
-    grid = ["iters=3000", "hidden=10,50", "seed=0-11"]
-    out = tmp_path / "external"
+    gate, out = tmp_path / "gate", tmp_path / "external"
+    grid = gated(gate, "shift=0,0.5", "seed=0-11")
     process = spawn(
-        [*nnlab_command, "sweep", "moons", *grid, "--scheduler", address, "--out", str(out)],
+        [*nnlab_command, "sweep", *grid, "--scheduler", address, "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **GATED},
     )
-    wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
-    doomed.kill()  # mid-sweep: its trials run again on the other worker
+    wait_for_files(gate, "started-*", count=2)  # each worker in a trial
+    doomed.kill()  # mid-trial: its trials run again on the other worker
+    open_gate(gate)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert f"24 trials; 0 finished earlier, running 24 on {address}" in stdout
-    summary = json.loads((out / "sweep" / "moons" / "summary.json").read_text())
+    summary = json.loads((out / "sweep" / "gated" / "summary.json").read_text())
     assert len(set(summary["trials"])) == 24 and [g["n"] for g in summary["groups"]] == [12, 12]
-    rows = (out / "sweep" / "moons" / "trials.csv").read_text().splitlines()[1:]
+    rows = (out / "sweep" / "gated" / "trials.csv").read_text().splitlines()[1:]
     assert len(rows) == 24 and len({row.split(",")[0] for row in rows}) == 24  # every trial exactly once
+    assert len(list(gate.glob("started-*"))) >= 25  # the killed worker's trial started twice
     assert survivor.poll() is None
-    local = nnlab(nnlab_command, "moons", *grid, "--out", str(tmp_path / "local"))
+    local = nnlab(nnlab_command, *grid, "--out", str(tmp_path / "local"), env=GATED)
     assert local.returncode == 0, local.stderr
-    assert metrics_by_trial(tmp_path / "local" / "sweep" / "moons") == metrics_by_trial(out / "sweep" / "moons")
+    assert metrics_by_trial(tmp_path / "local" / "sweep" / "gated") == metrics_by_trial(out / "sweep" / "gated")
 
 
 @pytest.mark.cluster
 def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nnlab_command, spawn):
-    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    out, scratch, gate = tmp_path / "out", tmp_path / "tmp", tmp_path / "gate"
     scratch.mkdir()
-    grid = ["iters=5000", "hidden=50", "seed=0-15"]
+    grid = gated(gate, "free=2", "seed=0-15")  # two trials finish, then each worker waits in one
     process = spawn(
-        [*nnlab_command, "sweep", "moons", *grid, "--workers", "2", "--out", str(out)],
+        [*nnlab_command, "sweep", *grid, "--workers", "2", "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "TMPDIR": str(scratch)},
+        env={**os.environ, **GATED, "TMPDIR": str(scratch)},
     )
-    wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+    trials = out / "sweep" / "gated" / "trials"
+    wait_for_files(trials, "*.json", count=2)
+    wait_for_files(gate, "started-*", count=4)
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 2  # the workers
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    kept = len(list((out / "sweep" / "moons" / "trials").glob("*.json")))
-    assert stderr == (
-        f"error: interrupted; kept the {kept} trials finished in {out / 'sweep' / 'moons' / 'trials'}; "
-        "run the same command again to resume\n"
-    )
+    kept = f"kept the 2 trials finished in {trials}"
+    assert stderr == f"error: interrupted; {kept}; run the same command again to resume\n"
+    assert len(list(trials.glob("*.json"))) == 2
     psutil.wait_procs(children, timeout=10)
     assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
     assert list(scratch.iterdir()) == [] and temporary_files(out) == []
-    resumed = nnlab(nnlab_command, "moons", *grid, "--out", str(out))
-    assert resumed.returncode == 0 and f"16 trials; {kept} finished earlier, running {16 - kept}" in resumed.stdout
+    open_gate(gate)
+    resumed = nnlab(nnlab_command, *grid, "--out", str(out), env=GATED)
+    assert resumed.returncode == 0 and "16 trials; 2 finished earlier, running 14" in resumed.stdout
 
 
 def processes_started_with(scratch: Path) -> list[psutil.Process]:
@@ -247,35 +259,38 @@ def processes_started_with(scratch: Path) -> list[psutil.Process]:
     ],
 )
 def test_a_stopped_sweep_leaves_no_process_and_no_scratch_file(tmp_path, nnlab_command, spawn, stage, signals, code):
-    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    out, scratch, gate = tmp_path / "out", tmp_path / "tmp", tmp_path / "gate"
     scratch.mkdir()
     process = spawn(
-        [*nnlab_command, "sweep", "moons", "iters=5000", "seed=0-15", "--workers", "2", "--out", str(out)],
+        [*nnlab_command, "sweep", *gated(gate, "free=1", "seed=0-15"), "--workers", "2", "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "TMPDIR": str(scratch)},
+        env={**os.environ, **GATED, "TMPDIR": str(scratch)},
     )
     if stage == "starting":
         wait_for_output(process, "on a local cluster of 2 workers")
     else:
-        wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+        wait_for_files(out / "sweep" / "gated" / "trials", "*.json")
+        wait_for_files(gate, "started-*", count=3)  # one trial finished, each worker in the next
     for signum in signals:
         process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code and stderr.count("\n") == 1, stderr
     assert stderr.startswith("error: terminated;" if code == 143 else "error: interrupted;")
+    if stage == "running":
+        assert "; kept the trial finished in " in stderr
     assert processes_started_with(scratch) == [] and list(scratch.iterdir()) == [] and temporary_files(out) == []
 
 
 @pytest.mark.cluster
 def test_workers_end_by_themselves_when_their_client_is_killed(tmp_path, nnlab_command, spawn):
-    out, scratch = tmp_path / "out", tmp_path / "tmp"
+    out, scratch, gate = tmp_path / "out", tmp_path / "tmp", tmp_path / "gate"
     scratch.mkdir()
-    args = ["sweep", "moons", "iters=5000", "seed=0-15", "--workers", "2", "--out", str(out)]
-    env = {**os.environ, "TMPDIR": str(scratch)}
+    args = ["sweep", *gated(gate, "free=1", "seed=0-15"), "--workers", "2", "--out", str(out)]
+    env = {**os.environ, **GATED, "TMPDIR": str(scratch)}
     process = spawn([*nnlab_command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    wait_for_files(out / "sweep" / "moons" / "trials", "*.json")
+    wait_for_files(gate, "started-*", count=3)  # each worker in a trial
     workers = psutil.Process(process.pid).children(recursive=True)
     assert len(workers) >= 2
     process.kill()
@@ -283,6 +298,7 @@ def test_workers_end_by_themselves_when_their_client_is_killed(tmp_path, nnlab_c
     _, alive = psutil.wait_procs(workers, timeout=60)  # they lose their scheduler and close
     assert alive == []
     [left] = scratch.iterdir()  # kill -9 leaves the scratch folder; the next sweep removes it
+    open_gate(gate)
     done = subprocess.run([*nnlab_command, *args], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert not left.exists() and list(scratch.iterdir()) == []

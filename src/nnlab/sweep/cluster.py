@@ -5,16 +5,19 @@ finish. A worker that dies has its trials rerun on another worker by Dask.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import math
 import os
+import select
 import shutil
 import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,19 +39,36 @@ HANDSHAKE_SECONDS = 2  # then for the scheduler to answer: within the 15 s READM
 LOCAL_CONFIG = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
 SCRATCH_PREFIX = "nnlab-sweep-"  # then the pid of the sweep that owns it
 SILENT = logging.CRITICAL + 1  # Dask's own log lines never reach the terminal: nnlab says what matters in one line
+WORKER_CLOSE_SECONDS = 0.5  # then a local worker still in a trial is killed (Dask waits 4 s; the trial is lost anyway)
 TASKS_PER_WORKER = 8  # small trials are batched into about this many tasks per worker, so that work still balances
 
 
-def _worker_signals() -> None:
+def _forked_worker() -> None:
     """In a worker process forked from the client: Ctrl-C in the terminal is the client's to handle (it closes the
-    cluster), and SIGTERM ends the worker at once; not the client's handlers, inherited by the fork."""
+    cluster), and SIGTERM ends the worker at once; not the client's handlers, inherited by the fork. And the worker
+    ends as soon as the client does, even in the middle of a trial (the client killed with kill -9)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="nnlab-client-watch", daemon=True).start()
+
+
+def _exit_with(client: int) -> None:
+    """End this process when the process ``client`` ends. Dask's own watch (a pipe per worker whose writing end only
+    the client holds) never fires for forked workers: each inherits the pipes of the workers started with it, so they
+    keep each other alive until their trials end, minutes after the client is gone."""
+    try:
+        handle = os.pidfd_open(client)  # readable once the process has ended
+    except (AttributeError, OSError):  # no pidfd (not Linux 5.3+), or the client is gone already
+        while os.getppid() == client:
+            time.sleep(0.5)
+    else:
+        select.select([handle], [], [])
+    os._exit(1)
 
 
 @functools.cache
 def _forked_workers_get_their_own_signals() -> None:
-    os.register_at_fork(after_in_child=_worker_signals)  # once per process: hooks add up
+    os.register_at_fork(after_in_child=_forked_worker)  # once per process: hooks add up
 
 
 def _local_cluster(workers: int, scratch: Path) -> object:
@@ -124,7 +144,7 @@ def connect(scheduler: str | None, workers: int, command: str) -> Iterator[Clien
             stack.callback(_held, lambda: shutil.rmtree(scratch, ignore_errors=True))
             if scheduler is None:
                 cluster = _local_cluster(workers, scratch)
-                stack.callback(_held, lambda: _quietly(lambda: cluster.close(timeout=10)))  # type: ignore[attr-defined]
+                stack.callback(_held, lambda: _quietly(lambda: _close_local(cluster)))
                 client = Client(cluster)
                 stack.callback(_held, lambda: _quietly(lambda: client.close(timeout=10)))
         if scheduler is not None:  # not held: Ctrl-C stops the wait for a scheduler that does not answer
@@ -132,6 +152,18 @@ def connect(scheduler: str | None, workers: int, command: str) -> Iterator[Clien
             stack.callback(_held, lambda: _quietly(lambda: client.close(timeout=10)))
         client.run(_warm_up, command)
         yield client
+
+
+def _close_local(cluster: object) -> None:
+    """Stop the local workers, then their cluster. Ctrl-C in the middle of a trial of minutes stops the sweep in half a
+    second: a worker still busy after WORKER_CLOSE_SECONDS is killed instead of being waited for."""
+
+    async def close_workers() -> None:
+        workers = list(cluster.workers.values())  # type: ignore[attr-defined]
+        await asyncio.gather(*(worker.close(timeout=WORKER_CLOSE_SECONDS) for worker in workers))
+
+    cluster.sync(close_workers)  # type: ignore[attr-defined]
+    cluster.close(timeout=10)  # type: ignore[attr-defined]
 
 
 def _held(action: Callable[[], object]) -> None:
