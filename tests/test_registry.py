@@ -64,7 +64,7 @@ def test_a_toy_experiment_is_swept_with_statistics_and_indexed(toy_app, tmp_path
     assert stat["ci95"] == pytest.approx(list(expected))
     assert len(list((out / "sweep" / "toy" / "trials").glob("*.json"))) == 5
     page = (out / "index.html").read_text()
-    assert "Sweep of toy: 5 trials in 1 groups" in page and "score" in page
+    assert "Sweep of toy: 5 trials in 1 group" in page and "score" in page
 
 
 def test_a_module_that_cannot_be_loaded_is_a_warning(monkeypatch):

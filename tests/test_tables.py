@@ -1,6 +1,10 @@
 """tables.py: each table's columns, defined once for the terminal and the HTML page."""
 
+import pytest
+
+from nnlab import report
 from nnlab.experiments.confidence import describe_classes
+from nnlab.pages import html_table
 from nnlab.schema import ComparisonSummary, GroupSummary, MetricSummary, SweepSummary
 from nnlab.tables import sweep_comparisons_table, sweep_group_table
 
@@ -72,3 +76,28 @@ def test_the_comparisons_table_shows_the_main_metrics():
 def test_describe_classes():
     assert describe_classes({"4": 24}) == "all 24 are '4'"
     assert describe_classes({"4": 20, "7": 4}) == "20 × '4', 4 × '7'"
+
+
+@pytest.mark.parametrize(
+    ("change", "note"),
+    [
+        (lambda s: s.groups.__delitem__(1), "no comparisons: sweep a key over two or more values"),
+        (lambda s: setattr(s.groups[0], "n", 0), "no comparisons: no trial finished ok"),
+        (lambda s: None, "no comparisons: no two groups share a seed that finished ok in both"),
+    ],
+)
+def test_no_comparisons_is_one_line_saying_why(capsys, change, note):
+    summary = _summary()
+    summary.comparisons.clear()
+    change(summary)
+    table = sweep_comparisons_table(summary)
+    assert table.rows == () and table.note == note
+    report.table(table)  # the line alone, not an empty table above it
+    assert capsys.readouterr().out == f"{note}\n"
+    assert html_table(table) == f"<p>{note}</p>"
+
+
+def test_counts_are_singular_for_one():
+    from nnlab.tables import counted
+
+    assert [counted(n, "group") for n in (0, 1, 2)] == ["0 groups", "1 group", "2 groups"]

@@ -155,7 +155,7 @@ def index(
 
     Example: nnlab index --out outputs
     """
-    from nnlab import tensorboard
+    from nnlab import tables, tensorboard
     from nnlab.files import file_kind, output_lock, why_not
     from nnlab.index import describe, output_files
 
@@ -172,7 +172,7 @@ def index(
     report.listing((str(out / relative), describe(relative)) for relative in [*output_files(out), "index.html"])
     report.line(f"open {page.resolve().as_uri()} in a browser to see them all")
     if runs := tensorboard.runs(out):
-        report.line(f"TensorBoard: {tensorboard.counted(runs)}; tensorboard --logdir {out / tensorboard.FOLDER}")
+        report.line(f"TensorBoard: {tables.counted(len(runs), 'run')}; tensorboard --logdir {out / tensorboard.FOLDER}")
 
 
 def info() -> None:

@@ -72,7 +72,8 @@ def sweep_section(summary: SweepSummary, files: list[str]) -> str:
     folder = f"sweep/{summary.command}"
     experiment = registry.find(summary.command)
     parts = [
-        f"<h2>Sweep of {text(summary.command)}: {len(summary.trials)} trials in {len(summary.groups)} groups</h2>",
+        f"<h2>Sweep of {text(summary.command)}: {tables.counted(len(summary.trials), 'trial')} in "
+        f"{tables.counted(len(summary.groups), 'group')}</h2>",
         figure(f"{folder}/summary.png", files, describe(f"{folder}/summary.png")),
     ]
     if summary.race is not None:
@@ -127,7 +128,7 @@ def tensorboard_section(out: Path) -> str:
     command = f"tensorboard --logdir {Path(out) / tensorboard.FOLDER}"
     items = "".join(f"<li><code>{text(run)}</code></li>" for run in runs)
     return (
-        f"<h2>TensorBoard</h2><p>{tensorboard.counted(runs)} (a run that did not finish ends in -interrupted, "
+        f"<h2>TensorBoard</h2><p>{tables.counted(len(runs), 'run')} (a run that did not finish ends in -interrupted, "
         f"-failed or -running); open them with <code>{text(command)}</code></p><ul>{items}</ul>"
     )
 

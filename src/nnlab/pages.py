@@ -21,7 +21,10 @@ def link(relative: str) -> str:
 
 
 def html_table(data: Table) -> str:
-    """A :class:`~nnlab.tables.Table` as an HTML table (the same one the terminal shows)."""
+    """A :class:`~nnlab.tables.Table` as an HTML table (the same one the terminal shows); one without rows is only
+    its note."""
+    if not data.rows and data.note:
+        return f"<p>{text(data.note)}</p>"
     head = "".join(f'<th class="{c.align}">{text(c.header)}</th>' for c in data.columns)
     body = "".join(
         "<tr>" + "".join(f'<td class="{c.align}">{text(cell)}</td>' for c, cell in zip(data.columns, row)) + "</tr>"

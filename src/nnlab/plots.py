@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from nnlab.models import MODELS
+from nnlab.tables import counted
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -395,7 +396,8 @@ def sweep_summary(
     if extra_panel is not None:
         extra_panel(figure.add_subplot(grid[1, :]), summary, varied)
     raced = f"; race on {summary.race.metric}" if summary.race is not None else ""
-    figure.suptitle(f"sweep of {summary.command}: {len(records)} trials in {len(labels)} groups{raced}", fontsize=10)
+    trials, groups = counted(len(records), "trial"), counted(len(labels), "group")
+    figure.suptitle(f"sweep of {summary.command}: {trials} in {groups}{raced}", fontsize=10)
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (height + extra + 0.6)))
     return save_figure(figure, path)
 

@@ -101,8 +101,11 @@ def _columns_now() -> None:
 
 
 def table(data: Table) -> None:
-    """Print a :class:`~nnlab.tables.Table`."""
+    """Print a :class:`~nnlab.tables.Table`; one without rows is only its note (which says why it has none)."""
     _columns_now()
+    if not data.rows and data.note:
+        line(data.note, "dim")
+        return
     rich_table = RichTable(title=Text(data.title))
     for column in data.columns:
         rich_table.add_column(Text(column.header), justify=column.align)

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 SIGNIFICANCE = 0.05
 
 
+def counted(count: int, noun: str) -> str:
+    """'1 group', '3 groups' (nouns whose plural adds an s)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Column:
     header: str

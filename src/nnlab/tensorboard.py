@@ -173,11 +173,6 @@ def add_session(writer: SummaryWriter, hparams: Mapping[str, Any], metrics: Mapp
         writer.add_scalar(name, value, 0)
 
 
-def counted(runs: list[str]) -> str:
-    """'1 run', '3 runs'."""
-    return f"{len(runs)} run{'' if len(runs) == 1 else 's'}"
-
-
 def runs(out: Path) -> list[str]:
     """The TensorBoard runs in ``OUT/tensorboard/``, as ``<command>/<run>`` (``sweep/<command>/<run>``) relative
     to it, sorted."""
