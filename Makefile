@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/nnlab index
 
 # Two pytest workers (pytest-xdist): the suite is mostly waiting on processes and clusters it starts; work
-# stealing keeps both busy to the end (the tests last from milliseconds to 13 s): 83 s instead of 106 s.
+# stealing keeps both busy to the end (the tests last from milliseconds to 8 s): 83 s instead of 106 s.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 
