@@ -47,8 +47,10 @@ def test_shared_cache_is_searched_only_in_the_torchvision_layout(tmp_path, monke
 def test_offline_mnist_falls_back_to_the_subset_with_a_warning():
     data = load_dataset("mnist")
     assert data.name == "mnist-5k"
-    assert data.source.startswith("fallback:")
-    assert data.warnings and "mnist-5k" in str(data.warnings[0])
+    assert data.source.startswith("fallback for MNIST: ")
+    [warning] = data.warnings
+    assert str(warning).startswith("MNIST not available (no IDX files in ") and "mnist-5k" in str(warning)
+    assert "not available" not in data.summary()  # said once, by the warning
 
 
 def test_no_fallback_is_an_error_with_advice():

@@ -52,6 +52,7 @@ def test_a_toy_experiment_is_swept_with_statistics_and_indexed(toy_app, tmp_path
     out = tmp_path / "out"
     result = CliRunner().invoke(toy_app, ["sweep", "toy", "seed=0-4", "--workers", "1", "--quiet", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert "sweep of toy: 5 trials; 0 finished earlier, running 5 on a local cluster of 1 worker\n" in result.stdout
     summary = json.loads((out / "sweep" / "toy" / "summary.json").read_text())
     import random
 

@@ -101,15 +101,16 @@ def sweep(settings: SweepSettings, grid: Any) -> None:
         report.warning(f"{asked}: {fewer}; starting {workers}")
     found = plan(grid, outputs.sweep_folder(settings.out, grid.command) / "trials", settings.fresh)
     schedule = schedule_of(grid, found.trials, settings, workers)
-    for used in found.data:
-        report.line(f"data: {used.summary}")
+    for used in found.data:  # as a command says it: why a fallback, then what the data is
         for warning in used.warnings:
             report.warning(warning)
+        report.line(f"data: {used.summary}")
     for warning in found.warnings:
         report.warning(warning)
-    where = settings.scheduler or f"a local cluster of {workers} workers"
+    where = settings.scheduler or f"a local cluster of {tables.counted(workers, 'worker')}"
     report.line(
-        f"sweep of {grid.command}: {len(found.trials)} trials; {len(found.finished)} finished earlier, "
+        f"sweep of {grid.command}: {tables.counted(len(found.trials), 'trial')}; "
+        f"{len(found.finished)} finished earlier, "
         + (f"running up to {len(found.pending)}" if schedule else f"running {len(found.pending)}")
         + f" on {where}"
         + (f"; {schedule.describe()}" if schedule else "")

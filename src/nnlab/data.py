@@ -84,7 +84,7 @@ def load_dataset(
     if name == "mnist" and fallback:
         subset = load_subset(folder)
         subset.warnings.append(Message(f"MNIST not available ({reason}); using the bundled mnist-5k subset instead"))
-        subset.source = f"fallback: {subset.source}; {reason}"
+        subset.source = f"fallback for MNIST: {subset.source}"  # the warning says why, once
         return subset
     advice: list[str | Name] = ["pass ", Name("data_dir"), " with a folder of the four IDX files"]
     if name == "fashion-mnist":
