@@ -155,15 +155,17 @@ def connect(scheduler: str | None, workers: int, command: str) -> Iterator[Clien
 
 
 def _close_local(cluster: object) -> None:
-    """Stop the local workers, then their cluster. Ctrl-C in the middle of a trial of minutes stops the sweep in half a
+    """Stop the local workers, then their cluster. Ctrl-C in the middle of a trial of minutes stops the sweep in about a
     second: a worker still busy after WORKER_CLOSE_SECONDS is killed instead of being waited for."""
 
     async def close_workers() -> None:
         workers = list(cluster.workers.values())  # type: ignore[attr-defined]
         await asyncio.gather(*(worker.close(timeout=WORKER_CLOSE_SECONDS) for worker in workers))
 
-    cluster.sync(close_workers)  # type: ignore[attr-defined]
-    cluster.close(timeout=10)  # type: ignore[attr-defined]
+    try:
+        cluster.sync(close_workers)  # type: ignore[attr-defined]
+    finally:
+        cluster.close(timeout=10)  # type: ignore[attr-defined]
 
 
 def _held(action: Callable[[], object]) -> None:
