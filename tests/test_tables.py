@@ -97,6 +97,26 @@ def test_no_comparisons_is_one_line_saying_why(capsys, change, note):
     assert html_table(table) == f"<p>{note}</p>"
 
 
+def test_an_interval_past_its_metric_s_range_is_named_under_the_table():
+    from scipy import stats
+
+    from nnlab.experiment import Metric
+    from nnlab.sweep.summary import metric_summary
+
+    values = [0.0, 0.0, 0.01, 0.05]  # an error rate near 0: the t interval reaches below it
+    error = metric_summary(values, Metric("error", "lower", 0.0), {}, "t")
+    assert error.outside_range and error.ci95 == pytest.approx(
+        list(stats.t.interval(0.95, 3, 0.015, stats.sem(values)))
+    )
+    assert error.note == "passes the range [0.0, inf]; use --interval bootstrap"
+    summary = _summary()
+    summary.groups[0].metrics["error"] = error
+    table = sweep_group_table(summary, summary.groups[0])
+    assert table.rows[0][1].endswith(" (!)")
+    assert table.note.endswith("; (!) the interval of error passes the range [0.0, inf]; use --interval bootstrap")
+    assert not metric_summary(values, Metric("error", "lower", 0.0), {}, "bootstrap").outside_range
+
+
 def test_counts_are_singular_for_one():
     from nnlab.tables import counted
 

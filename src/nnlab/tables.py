@@ -91,7 +91,8 @@ def sweep_group_table(summary: SweepSummary, group: GroupSummary) -> Table:
     names = [name for name in summary.metrics if name not in hidden]
     stats = [(name, group.metrics[name]) for name in names if name in group.metrics]
     rows = tuple((name, plus_minus(stat), _value(stat.std), str(stat.n)) for name, stat in stats)
-    notes = [_left_out(group), *(f"{name}: {stat.note}" for name, stat in stats if stat.outside_range)]
+    past = (f"(!) the interval of {name} {stat.note}" for name, stat in stats if stat.outside_range)
+    notes = [_left_out(group), *past]
     return Table(
         title=f"{group_label(group.settings, varied_keys(summary))}: {group.n} of {group.trials} trials",
         columns=(Column("metric", "left"), Column(f"mean ± {_interval_name(summary)}"), Column("std"), Column("n")),
