@@ -67,7 +67,7 @@ def _exit_with(client: int) -> None:
 
 
 @functools.cache
-def _forked_workers_get_their_own_signals() -> None:
+def _prepare_forked_workers() -> None:
     os.register_at_fork(after_in_child=_forked_worker)  # once per process: hooks add up
 
 
@@ -75,7 +75,7 @@ def _local_cluster(workers: int, scratch: Path) -> object:
     import dask
     from distributed import LocalCluster
 
-    _forked_workers_get_their_own_signals()
+    _prepare_forked_workers()
     try:
         with dask.config.set(
             LOCAL_CONFIG
