@@ -33,6 +33,8 @@ def test_a_toy_experiment_gets_a_command_with_help_and_a_preset_table(toy_app, t
     assert shown.exit_code == 0 and "Draw a score from the seed." in shown.stdout
     assert "--seed" in shown.stdout and "Seed of the draw. (default: 0)" in shown.stdout and "Toy" in shown.stdout
     assert "toy" in runner.invoke(toy_app, ["--help"]).stdout
+    swept = " ".join(runner.invoke(toy_app, ["sweep", "--help"]).stdout.replace("│", " ").split())  # unwrapped
+    assert "The command to sweep: moons, mnist, confidence, toy." in swept
     preset = tmp_path / "preset.toml"
     preset.write_text("[toy]\nseed = 3\n[moons]\niters = 2\n")
     done = runner.invoke(toy_app, ["toy", "--config", str(preset), "--out", str(tmp_path / "out")])

@@ -36,16 +36,18 @@ def main(
     """
 
 
-_SWEPT = inspect.Parameter(
-    "command",
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    annotation=Annotated[
-        str,
-        typer.Argument(
-            help="The command to sweep: one of the experiments above.", metavar="COMMAND", show_default=False
-        ),
-    ],
-)
+def _swept(names: list[str]) -> inspect.Parameter:
+    """The sweep's COMMAND argument, naming the registered experiments."""
+    return inspect.Parameter(
+        "command",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[
+            str,
+            typer.Argument(help=f"The command to sweep: {', '.join(names)}.", metavar="COMMAND", show_default=False),
+        ],
+    )
+
+
 _ASSIGNMENTS = inspect.Parameter(
     "assignments",
     inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -199,7 +201,9 @@ def build_app() -> typer.Typer:
     built.callback()(main)
     for experiment in registry.experiments():
         settings_command(built, experiment.name, experiment.settings, check=experiment.check)(experiment.command)
-    settings_command(built, "sweep", SweepSettings, check=_grid, arguments=[_SWEPT, _ASSIGNMENTS])(sweep)
+    settings_command(built, "sweep", SweepSettings, check=_grid, arguments=[_swept(registry.names()), _ASSIGNMENTS])(
+        sweep
+    )
     built.command()(index)
     built.command()(info)
     for problem in registry.problems():
