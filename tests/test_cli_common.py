@@ -93,6 +93,16 @@ def test_help_of_every_command_shows_an_example():
     assert runner.invoke(cli.app, []).exit_code == 0  # no arguments: the help
 
 
+def test_each_command_is_one_line_in_the_list_and_no_default_is_shown_twice():
+    import inspect
+
+    for info in cli.app.registered_commands:
+        summary = inspect.getdoc(info.callback).split("\n\n")[0]
+        assert "\n" not in summary and len(summary) <= 100, info.callback.__name__  # nnlab --help's list
+    shown = runner.invoke(cli.app, ["index", "--help"]).stdout
+    assert "(default: outputs)" in shown and "[default:" not in shown
+
+
 def test_info_reports_versions_and_datasets():
     done = runner.invoke(cli.app, ["info"], env={"COLUMNS": "200"})
     assert done.exit_code == 0, done.output

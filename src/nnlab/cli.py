@@ -77,13 +77,13 @@ def _grid(settings: SweepSettings, given: dict[str, Any]) -> Any:
 
 
 def sweep(settings: SweepSettings, grid: Any) -> None:
-    """Run a command many times over seeds and settings, on a Dask cluster, and summarise: each group's mean with
-    its 95% confidence interval, and paired comparisons of groups that differ in one key (Holm-corrected).
+    """Run a command over seeds and settings on a Dask cluster, and compare the groups statistically.
 
-    --race stops giving seeds to groups shown worse than the leader; --until-ci W gives each group seeds until its
-    interval is narrow enough. Writes trials/ (one JSON file per trial, as it finishes), trials.csv, summary.json
-    and summary.png into OUT/sweep/COMMAND/. Running the same sweep again resumes it; --scheduler runs it on any
-    Dask cluster.
+    Summarises each group's mean with its 95% confidence interval, and compares groups that differ in one key with
+    paired tests (Holm-corrected). --race stops giving seeds to groups shown worse than the leader; --until-ci W
+    gives each group seeds until its interval is narrow enough. Writes trials/ (one JSON file per trial, as it
+    finishes), trials.csv, summary.json and summary.png into OUT/sweep/COMMAND/. Running the same sweep again
+    resumes it; --scheduler runs it on any Dask cluster.
 
     Example: nnlab sweep mnist dataset=mnist-5k model=conv lr=0.002,0.005,0.01,0.016,0.03,0.06 seed=0-9 --race
     """
@@ -151,7 +151,7 @@ def sweep(settings: SweepSettings, grid: Any) -> None:
 
 
 def index(
-    out: Annotated[Path, typer.Option(help="Output folder. (default: outputs)")] = Path("outputs"),
+    out: Annotated[Path, typer.Option(help="Output folder. (default: outputs)", show_default=False)] = Path("outputs"),
     wait: Annotated[bool, typer.Option("--wait", help="Wait for another run writing into OUT.")] = False,
 ) -> None:
     """Rewrite OUT/index.html (every picture and table, openable in a browser) and list every output file.
