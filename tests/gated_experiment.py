@@ -22,6 +22,8 @@ GATED = {
     "NNLAB_EXPERIMENTS": __name__,
     "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])),
 }
+OPEN = "open"  # the file in the gate that lets the waiting trials finish
+STARTED = "started-*"  # the marks trials leave in the gate as they start (one more for a trial run again)
 GIVE_UP_SECONDS = 120  # a gate never opened fails its trial instead of holding a worker for ever
 
 
@@ -40,13 +42,8 @@ def score(seed: int, shift: float) -> float:
     return shift + 0.1 * random.Random(f"{seed}/{shift}").random()
 
 
-def started(gate: Path) -> list[Path]:
-    """The marks of the trials that have started (a trial run again after its worker died leaves a second)."""
-    return sorted(gate.glob("started-*"))
-
-
 def open_gate(gate: Path) -> None:
-    (gate / "open").touch()
+    (gate / OPEN).touch()
 
 
 def _ticket(gate: Path, free: int) -> bool:
@@ -63,10 +60,11 @@ def _ticket(gate: Path, free: int) -> bool:
 def trial(settings: GatedSettings) -> Outcome:
     if settings.gate:
         gate = Path(settings.gate)
-        (gate / f"started-{settings.seed}-{settings.shift}-{os.getpid()}-{time.monotonic_ns()}").touch()
+        mark = f"{settings.seed}-{settings.shift}-{os.getpid()}-{time.monotonic_ns()}"
+        (gate / STARTED.replace("*", mark)).touch()
         deadline = time.monotonic() + GIVE_UP_SECONDS
         if not _ticket(gate, settings.free):
-            while not (gate / "open").exists():
+            while not (gate / OPEN).exists():
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the gate {gate} was never opened")
                 time.sleep(0.01)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from gated_experiment import GATED, open_gate, score
+from gated_experiment import GATED, STARTED, open_gate, score
 from idx_helpers import write_idx_folder
 from processes import temporary_files, wait_for_output
 from typer.testing import CliRunner
@@ -191,7 +191,7 @@ def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(
         text=True,
         env={**os.environ, **GATED},
     )
-    wait_for_files(gate, "started-*", count=2)  # each worker in a trial
+    wait_for_files(gate, STARTED, count=2)  # each worker in a trial
     doomed.kill()  # mid-trial: its trials run again on the other worker
     open_gate(gate)
     stdout, stderr = process.communicate(timeout=120)
@@ -201,7 +201,7 @@ def test_an_external_cluster_survives_a_killed_worker_with_the_same_numbers(
     assert len(set(summary["trials"])) == 24 and [g["n"] for g in summary["groups"]] == [12, 12]
     rows = (out / "sweep" / "gated" / "trials.csv").read_text().splitlines()[1:]
     assert len(rows) == 24 and len({row.split(",")[0] for row in rows}) == 24  # every trial exactly once
-    assert len(list(gate.glob("started-*"))) >= 25  # the killed worker's trial started twice
+    assert len(list(gate.glob(STARTED))) >= 25  # the killed worker's trial started twice
     assert survivor.poll() is None
     records = [json.loads(path.read_text()) for path in (out / "sweep" / "gated" / "trials").glob("*.json")]
     scores = sorted((r["settings"]["shift"], r["settings"]["seed"], r["metrics"]["score"]) for r in records)
@@ -222,7 +222,7 @@ def test_ctrl_c_stops_the_cluster_keeps_finished_trials_and_resumes(tmp_path, nn
     )
     trials = out / "sweep" / "gated" / "trials"
     wait_for_files(trials, "*.json", count=2)
-    wait_for_files(gate, "started-*", count=4)
+    wait_for_files(gate, STARTED, count=4)
     children = psutil.Process(process.pid).children(recursive=True)
     assert len(children) >= 2  # the workers
     process.send_signal(signal.SIGINT)
@@ -272,7 +272,7 @@ def test_a_stopped_sweep_leaves_no_process_and_no_scratch_file(tmp_path, nnlab_c
         wait_for_output(process, "on a local cluster of 2 workers")
     else:
         wait_for_files(out / "sweep" / "gated" / "trials", "*.json")
-        wait_for_files(gate, "started-*", count=3)  # one trial finished, each worker in the next
+        wait_for_files(gate, STARTED, count=3)  # one trial finished, each worker in the next
     for signum in signals:
         process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
@@ -290,7 +290,7 @@ def test_workers_end_by_themselves_when_their_client_is_killed(tmp_path, nnlab_c
     args = ["sweep", *gated(gate, "free=1", "seed=0-15"), "--workers", "2", "--out", str(out)]
     env = {**os.environ, **GATED, "TMPDIR": str(scratch)}
     process = spawn([*nnlab_command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    wait_for_files(gate, "started-*", count=3)  # each worker in a trial
+    wait_for_files(gate, STARTED, count=3)  # each worker in a trial
     workers = psutil.Process(process.pid).children(recursive=True)
     assert len(workers) >= 2
     process.kill()

@@ -81,7 +81,8 @@ def metric_summary(
     )
     if outside:
         bounds = f"[{metric.low if metric.low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-        note = f"passes the range {bounds}" + (f"; {ADVICE}" if interval == "t" else "")  # the interval
+        # the tables name the metric: "the interval of error passes the range [0.0, inf]; ..."
+        note = f"passes the range {bounds}" + (f"; {ADVICE}" if interval == "t" else "")
     return MetricSummary(
         n=result.n, mean=result.mean, std=result.std, ci95=list(ci) if ci else None, note=note, outside_range=outside
     )
