@@ -92,7 +92,9 @@ def test_an_unreachable_scheduler_is_one_line_within_seconds(tmp_path, monkeypat
     from distributed import Client, LocalCluster
 
     started = time.monotonic()
-    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster):
+    # on loopback only, no dashboard (dashboard_address=None means Dask's default, port 8787 on every interface)
+    quiet = {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0", "scheduler_kwargs": {"dashboard": False}}
+    with LocalCluster(n_workers=0, **quiet) as cluster, Client(cluster):
         baseline = time.monotonic() - started
     assert result.exit_code == 1 and elapsed < 1 + 2 + 50 * baseline, (elapsed, baseline)  # 1: CONNECT_SECONDS
     assert result.stderr.startswith("error: tcp://127.0.0.1:9: cannot reach the Dask scheduler (")
